@@ -52,6 +52,8 @@ class Stack:
                 warehouse.ENV_VAR: self.warehouse.airflow_uri(),
             }
         )
+        # an interactive run should not sit out production-length retry delays
+        env.setdefault("SYNC_RETRY_DELAY_SECONDS", "5")
         for system, uri in self.sources.items():
             env[env_var_for(catalog.system(system).conn_id)] = uri
         return env

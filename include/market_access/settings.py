@@ -98,6 +98,15 @@ class Settings:
     def backoff_max(self) -> float:
         return _env_float("SYNC_BACKOFF_MAX_SECONDS", 30.0)
 
+    @property
+    def task_retries(self) -> int:
+        """Airflow retries of a failed sync task (requests are already retried inside it)."""
+        return _env_int("SYNC_TASK_RETRIES", 3, 1)
+
+    @property
+    def retry_delay_seconds(self) -> int:
+        return _env_int("SYNC_RETRY_DELAY_SECONDS", 120, 1)
+
     def schedule(self, system: str) -> str:
         """Cron (Beijing time) of a system's sync DAG; SYNC_SCHEDULE_<SYSTEM> overrides it."""
         defaults = {

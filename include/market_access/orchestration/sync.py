@@ -8,7 +8,7 @@ from market_access import warehouse
 from market_access.load.sync import sync_resource
 from market_access.settings import settings
 from market_access.sources import catalog
-from market_access.sources.client import ContractClient
+from market_access.sources.client import ContractClient, PermanentSourceError
 from market_access.sources.connection import SourceConnection, env_var_for
 
 
@@ -56,7 +56,13 @@ def run_sync(system: str, resource: str, window_end: datetime) -> dict:
         backoff_max=s.backoff_max,
     )
     with warehouse.connect(warehouse_config(), autocommit=True) as conn:
-        result = sync_resource(conn, client, res, until=window_end, page_size=s.page_size, lookback=s.lookback)
+        try:
+            result = sync_resource(conn, client, res, until=window_end, page_size=s.page_size, lookback=s.lookback)
+        except PermanentSourceError as exc:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            # retrying cannot fix bad credentials or parameters: fail now, without task retries
+            raise AirflowFailException(str(exc)) from exc
     out = result.as_dict()
     out["http"] = dict(client.stats)
     return out

@@ -53,8 +53,8 @@ def build_sync_dag(system_name: str):
         doc_md=_doc(system, schedule),
         default_args={
             "owner": OWNER,
-            "retries": 3,
-            "retry_delay": timedelta(minutes=2),
+            "retries": s.task_retries,
+            "retry_delay": timedelta(seconds=s.retry_delay_seconds),
             "retry_exponential_backoff": True,
             "max_retry_delay": timedelta(minutes=30),
             "execution_timeout": timedelta(hours=2),
