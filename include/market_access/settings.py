@@ -62,7 +62,8 @@ class Settings:
 
     @property
     def airflow_home(self) -> Path:
-        return Path(_env("AIRFLOW_HOME", str(self.local_dir / "airflow")))
+        """AIRFLOW_HOME of the embedded run (`make run`); a deployed Airflow keeps its own."""
+        return self.local_dir / "airflow"
 
     @property
     def simulator_dir(self) -> Path:

@@ -24,8 +24,10 @@ begin
         end if;
     end loop;
     -- the platform's own user must be able to SET ROLE to the roles that own and read the layers
+    -- (PostgreSQL 16+ separates SET from membership: a CREATEROLE user holds admin, not SET)
     foreach r in array array['loader', 'transformer'] loop
-        if not pg_has_role(current_user, r, 'member') then
+        if not pg_has_role(current_user, r,
+                case when current_setting('server_version_num')::int >= 160000 then 'SET' else 'MEMBER' end) then
             execute format('grant %I to %I', r, current_user);
         end if;
     end loop;
