@@ -138,8 +138,12 @@ class Settings:
 
     @property
     def sim_faults(self) -> str:
-        """Fault profile of the simulators started by `make run`: off, light or heavy."""
-        return _env("SIM_FAULTS", "light")
+        """Fault profile of the simulators started by `make run`: off, network, light or heavy.
+
+        `network` injects every transport fault (429, 5xx, resets, slow and truncated responses,
+        code 50001, early token expiry); light and heavy add records written while a client pages.
+        """
+        return _env("SIM_FAULTS", "network")
 
 
 def settings() -> Settings:

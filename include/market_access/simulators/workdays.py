@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
 
 import chinese_calendar
@@ -67,3 +67,16 @@ class Calendar:
 @cache
 def calendar() -> Calendar:
     return Calendar()
+
+
+def office_time(day: date, rng) -> datetime:
+    """A moment in office hours (09:00–12:00, 13:30–17:30) on day."""
+    m = rng.randrange(420)
+    minute = 540 + m if m < 180 else 810 + (m - 180)
+    return datetime(day.year, day.month, day.day, minute // 60, minute % 60, rng.randrange(60))
+
+
+def some_time(day: date, rng, first_hour: int = 0, last_hour: int = 24) -> datetime:
+    """A moment between first_hour and last_hour on day."""
+    s = rng.randrange(first_hour * 3600, last_hour * 3600)
+    return datetime(day.year, day.month, day.day, s // 3600, s // 60 % 60, s % 60)
