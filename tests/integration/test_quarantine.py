@@ -86,3 +86,29 @@ def test_rerun_of_the_same_window_adds_nothing(wconn, recorded_source):
     again = sync_resource(wconn, client, res, until=until)
     assert again.rows_received == 2 and again.rows_inserted == 0
     assert wconn.execute("select count(*) from raw.credit__admin_penalties").fetchone()[0] == 2
+
+
+def test_a_version_repeated_inside_one_window_is_stored_once(wconn, recorded_source, monkeypatch):
+    """A misbehaving source sends the same version twice in one walk: the direct COPY hits the
+    unique index, the window is reloaded through the de-duplicating stage, nothing is lost."""
+    doubled = ITEMS + [ITEMS[0], ITEMS[-1]]
+    monkeypatch.setitem(globals(), "ITEMS", doubled)  # the handler reads the module global
+    res = catalog.system("credit").resource("admin-penalties")
+    client = ContractClient(SourceConnection.from_uri("credit", recorded_source))
+    result = sync_resource(wconn, client, res, until=datetime(2026, 7, 1, tzinfo=UTC))
+    assert (result.rows_received, result.rows_inserted) == (4, 2)
+    assert wconn.execute("select count(*) from raw.credit__admin_penalties").fetchone()[0] == 2
+    assert wconn.execute("select count(*) from ops.quarantine").fetchone()[0] == 5  # not doubled by the retry
+
+
+def test_history_without_a_watermark_is_not_duplicated(wconn, recorded_source):
+    """Sync state lost (e.g. restored from an older backup) while raw keeps its history: the
+    full re-read goes through the stage and adds nothing."""
+    res = catalog.system("credit").resource("admin-penalties")
+    client = ContractClient(SourceConnection.from_uri("credit", recorded_source))
+    until = datetime(2026, 7, 1, tzinfo=UTC)
+    sync_resource(wconn, client, res, until=until)
+    wconn.execute("update ops.sync_state set watermark = null")
+    again = sync_resource(wconn, client, res, until=until)
+    assert again.window_since is None and again.rows_inserted == 0
+    assert wconn.execute("select count(*) from raw.credit__admin_penalties").fetchone()[0] == 2

@@ -13,8 +13,8 @@ def loaded(wconn):
     res = catalog.system("gov_service").resource("cases")
     ensure_raw_table(wconn, res)
     wconn.execute(
-        "insert into raw.gov_service__cases (record_id, source_updated_at, is_deleted, payload, _batch_id, _loaded_at) "
-        "values ('C1', now(), false, '{\"applicant_cert_no\": \"11010519491231002X\"}', 1, now())"
+        "insert into raw.gov_service__cases (record_id, source_updated_at, is_deleted, payload, payload_md5, _batch_id, _loaded_at) "
+        "values ('C1', now(), false, '{\"applicant_cert_no\": \"11010519491231002X\"}', md5('x')::uuid, 1, now())"
     )
     return wconn
 

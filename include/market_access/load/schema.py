@@ -119,16 +119,18 @@ def ensure_raw_table(conn: psycopg.Connection, resource: Resource) -> None:
                 source_updated_at   timestamptz not null,
                 is_deleted          boolean not null,
                 payload             jsonb not null,
+                payload_md5         uuid not null,
                 _batch_id           bigint not null,
-                _loaded_at          timestamptz not null
+                _loaded_at          timestamptz not null default now()
             )"""
         ).format(table=table),
-        # a re-delivered identical version is recognised and not stored again
+        # a re-delivered identical version is recognised and not stored again; payload_md5 is the
+        # MD5 of the record's canonical JSON (sorted keys), computed by the loader
         sql.SQL(
-            "create unique index if not exists {name} on {table} "
-            "(record_id, source_updated_at, md5(payload::text))"
+            "create unique index if not exists {name} on {table} (record_id, source_updated_at, payload_md5)"
         ).format(name=sql.Identifier(f"{resource.table}__version_uidx"), table=table),
-        sql.SQL("create index if not exists {name} on {table} (_loaded_at)").format(
+        # rows arrive in _loaded_at order, so a BRIN index serves "loaded since …" at almost no cost
+        sql.SQL("create index if not exists {name} on {table} using brin (_loaded_at)").format(
             name=sql.Identifier(f"{resource.table}__loaded_at_idx"), table=table
         ),
         sql.SQL("comment on table {table} is {comment}").format(
