@@ -16,9 +16,10 @@ from market_access import warehouse
 from market_access.settings import Settings
 from market_access.sources import catalog
 from market_access.sources.connection import SourceConnection, env_var_for
+from market_access.submissions.summary import last_submission_id, print_submissions_table, submissions_summary
 
-# DAGs in dependency order: later issues append the submissions, warehouse build and quality DAGs
-RUN_ORDER = [f"sync_{name}" for name in catalog.systems()]
+# DAGs in dependency order: later issues append the warehouse build and quality DAGs
+RUN_ORDER = [f"sync_{name}" for name in catalog.systems()] + ["submissions_inbox"]
 
 
 def say(msg: str = "") -> None:
@@ -50,6 +51,8 @@ class Stack:
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
                 warehouse.ENV_VAR: self.warehouse.airflow_uri(),
+                "SUBMISSIONS_INBOX": str(s.submissions_inbox),
+                "DEPARTMENTS_CSV": str(s.departments_csv),
             }
         )
         # an interactive run should not sit out production-length retry delays
@@ -81,7 +84,9 @@ def start_warehouse(s: Settings) -> tuple[warehouse.WarehouseConfig, bool]:
     return cfg, True
 
 
-def start_simulators(s: Settings, systems: list[str], advance_days: int) -> tuple[subprocess.Popen, dict[str, str]]:
+def start_simulators(
+    s: Settings, systems: list[str], advance_days: int
+) -> tuple[subprocess.Popen, dict[str, str]]:
     """Start the bundled simulators for `systems` and wait until they listen."""
     state = s.simulator_dir
     state.mkdir(parents=True, exist_ok=True)
@@ -90,19 +95,32 @@ def start_simulators(s: Settings, systems: list[str], advance_days: int) -> tupl
     log_path = s.log_dir / "simulators.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
-        sys.executable, "-m", "market_access.simulators", "serve",
-        "--systems", ",".join(systems),
-        "--host", "127.0.0.1",
-        "--port-base", "0",
-        "--seed", str(s.sim_seed),
-        "--scale", str(s.sim_scale),
-        "--faults", s.sim_faults,
-        "--state-dir", str(state),
+        sys.executable,
+        "-m",
+        "market_access.simulators",
+        "serve",
+        "--systems",
+        ",".join(systems),
+        "--host",
+        "127.0.0.1",
+        "--port-base",
+        "0",
+        "--seed",
+        str(s.sim_seed),
+        "--scale",
+        str(s.sim_scale),
+        "--faults",
+        s.sim_faults,
+        "--state-dir",
+        str(state),
     ]
     if advance_days:
         cmd += ["--advance", str(advance_days)]
-    say(f"• simulators: {', '.join(systems)} (scale {s.sim_scale}, faults {s.sim_faults}"
-        + (f", clock advanced {advance_days} day" if advance_days else "") + f"); log {log_path}")
+    say(
+        f"• simulators: {', '.join(systems)} (scale {s.sim_scale}, faults {s.sim_faults}"
+        + (f", clock advanced {advance_days} day" if advance_days else "")
+        + f"); log {log_path}"
+    )
     log_file = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log_file, text=True, bufsize=1)
     assert proc.stdout is not None
@@ -125,7 +143,9 @@ def start_simulators(s: Settings, systems: list[str], advance_days: int) -> tupl
     uris = {}
     for system in systems:
         ep = info[system]
-        conn = SourceConnection.from_uri(system, ep["url"].replace("://", f"://{ep['client_id']}:{ep['client_secret']}@", 1))
+        conn = SourceConnection.from_uri(
+            system, ep["url"].replace("://", f"://{ep['client_id']}:{ep['client_secret']}@", 1)
+        )
         uris[system] = _airflow_http_uri(conn)
     return proc, uris
 
@@ -135,8 +155,10 @@ def _airflow_http_uri(conn: SourceConnection) -> str:
 
     parts = urlsplit(conn.base_url)
     query = f"?base_path={quote(parts.path, safe='')}" if parts.path else ""
-    return (f"{parts.scheme}://{quote(conn.client_id, safe='')}:{quote(conn.client_secret, safe='')}"
-            f"@{parts.netloc}{query}")
+    return (
+        f"{parts.scheme}://{quote(conn.client_id, safe='')}:{quote(conn.client_secret, safe='')}"
+        f"@{parts.netloc}{query}"
+    )
 
 
 def bring_up(s: Settings, *, advance_days: int = 0) -> Stack:
@@ -147,7 +169,9 @@ def bring_up(s: Settings, *, advance_days: int = 0) -> Stack:
         uri = os.environ.get(env_var_for(system.conn_id), "").strip()
         if uri:
             stack.sources[name] = uri
-            say(f"• {system.title}: {env_var_for(system.conn_id)} is set → {SourceConnection.from_uri(name, uri).base_url}")
+            say(
+                f"• {system.title}: {env_var_for(system.conn_id)} is set → {SourceConnection.from_uri(name, uri).base_url}"
+            )
         else:
             to_simulate.append(name)
     if to_simulate:
@@ -162,8 +186,14 @@ def airflow(stack: Stack, *args: str, log_path: Path, echo: re.Pattern | None = 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     exe = str(Path(sys.executable).with_name("airflow"))
     with open(log_path, "w", encoding="utf-8") as log:
-        proc = subprocess.Popen([exe, *args], env=stack.env(), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+        proc = subprocess.Popen(
+            [exe, *args],
+            env=stack.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
@@ -199,11 +229,21 @@ def sync_summary(cfg: warehouse.WarehouseConfig, since_batch: int = 0) -> list[d
         states = {(r["system"], r["resource"]): r for r in conn.execute("select * from ops.sync_state")}
         for res in catalog.all_resources():
             st = states.get((res.system, res.name))
-            row = {"source": f"{res.system}/{res.name}", "table": res.qualified_table, "current": 0,
-                   "deleted": 0, "versions": 0, "new": 0, "quarantined": 0,
-                   "watermark": None, "status": st["last_status"] if st else "never run",
-                   "error": st["last_error"] if st and st["last_status"] == "failed" else None}
-            if conn.execute("select to_regclass(%s) is not null as ok", (res.qualified_table,)).fetchone()["ok"]:
+            row = {
+                "source": f"{res.system}/{res.name}",
+                "table": res.qualified_table,
+                "current": 0,
+                "deleted": 0,
+                "versions": 0,
+                "new": 0,
+                "quarantined": 0,
+                "watermark": None,
+                "status": st["last_status"] if st else "never run",
+                "error": st["last_error"] if st and st["last_status"] == "failed" else None,
+            }
+            if conn.execute("select to_regclass(%s) is not null as ok", (res.qualified_table,)).fetchone()[
+                "ok"
+            ]:
                 counts = conn.execute(
                     sql.SQL(
                         """
@@ -243,15 +283,56 @@ def last_batch_id(cfg: warehouse.WarehouseConfig) -> int:
 
 
 def print_sync_table(rows: list[dict]) -> None:
-    say(f"  {'source':<36}{'current':>9}{'deleted':>9}{'versions':>10}{'new':>9}{'quarant.':>10}  watermark / status")
+    say(
+        f"  {'source':<36}{'current':>9}{'deleted':>9}{'versions':>10}{'new':>9}{'quarant.':>10}  watermark / status"
+    )
     for r in rows:
         tail = r["watermark"] or ""
         if r["status"] != "succeeded":
             tail = f"{tail} {r['status']}".strip()
-        say(f"  {r['source']:<36}{r['current']:>9}{r['deleted']:>9}{r['versions']:>10}{r['new']:>9}"
-            f"{r['quarantined']:>10}  {tail}")
+        say(
+            f"  {r['source']:<36}{r['current']:>9}{r['deleted']:>9}{r['versions']:>10}{r['new']:>9}"
+            f"{r['quarantined']:>10}  {tail}"
+        )
         if r.get("error"):
             say(f"      last error: {r['error'][:300]}")
+
+
+def generate_demo_submissions(s: Settings) -> None:
+    """Write the simulated departments' files for the simulators' current day into the default inbox.
+
+    Only when SUBMISSIONS_INBOX is not set (a real inbox is the departments' own), and once per
+    simulated day: the first run gets the quarter's bulk, each later day a few late or corrected files.
+    """
+    if os.environ.get("SUBMISSIONS_INBOX", "").strip():
+        say(f"• submissions: SUBMISSIONS_INBOX is set → {s.submissions_inbox} (no demo files written)")
+        return
+    from market_access import directory
+    from market_access.simulators.submissions import generate
+
+    day = 0
+    state = s.simulator_dir / "state.json"
+    if state.exists():
+        try:
+            day = int(json.loads(state.read_text(encoding="utf-8")).get("day", 0))
+        except ValueError:
+            day = 0
+    marker = s.simulator_dir / "submissions.json"
+    done = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else {}
+    key = f"{s.sim_seed}"
+    if day in done.get(key, []):
+        say(f"• submissions: demo files of simulated day {day} are already in {s.submissions_inbox}")
+        return
+    try:
+        depts = directory.load(s.departments_csv)
+    except directory.DirectoryError as exc:
+        say(f"• submissions: no demo files, the department directory is refused: {exc}")
+        return
+    out = generate(s.submissions_inbox, seed=s.sim_seed, day=day, directory=depts)
+    done.setdefault(key, []).append(day)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(done), encoding="utf-8")
+    say(f"• submissions: {len(out)} demo files of simulated day {day} written to {s.submissions_inbox}")
 
 
 def run_all(s: Settings) -> int:
@@ -268,6 +349,8 @@ def run_all(s: Settings) -> int:
         with warehouse.connect(stack.warehouse, autocommit=True) as conn:
             bootstrap(conn)
         before = last_batch_id(stack.warehouse)
+        before_submission = last_submission_id(stack.warehouse)
+        generate_demo_submissions(s)
         run_logs = s.log_dir / "run"
         say(f"• Airflow: metadata database in {s.airflow_home} …")
         t0 = time.monotonic()
@@ -292,8 +375,14 @@ def run_all(s: Settings) -> int:
     say("══ 同步结果 sync summary (this run) ══")
     print_sync_table(sync_summary(stack.warehouse, since_batch=before))
     say("")
-    say(f"Time taken: {time.monotonic() - t_start:.1f}s (" +
-        ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()) + ")")
+    say("══ 部门报送 department submissions (this run) ══")
+    print_submissions_table(submissions_summary(stack.warehouse, since_submission=before_submission))
+    say("")
+    say(
+        f"Time taken: {time.monotonic() - t_start:.1f}s ("
+        + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())
+        + ")"
+    )
     say("Where things are:")
     if stack.warehouse_embedded:
         say(f"  warehouse     embedded PostgreSQL, data in {s.pgdata}")
@@ -303,10 +392,14 @@ def run_all(s: Settings) -> int:
         say(f"  warehouse     {stack.warehouse.display()}")
     say("  raw layer     schema raw, one table per resource; sync state in ops.sync_state,")
     say("                batches in ops.load_batches, unparseable records in ops.quarantine")
+    say(f"  submissions   inbox {s.submissions_inbox} (one folder per dept_code; archive in _archive/);")
+    say("                raw.submissions__<template>[_current]; files, receipts, rows in ops.submission_*")
     say(f"  airflow       AIRFLOW_HOME={s.airflow_home} (SQLite metadata); logs in {s.log_dir / 'run'}")
     if stack.simulated:
-        say(f"  simulators    state in {s.simulator_dir}; the next make run advances their clock "
-            f"{s.sim_advance_days} day(s)")
+        say(
+            f"  simulators    state in {s.simulator_dir}; the next make run advances their clock "
+            f"{s.sim_advance_days} day(s)"
+        )
     if failed:
         say(f"✗ failed: {', '.join(failed)}")
         return 1

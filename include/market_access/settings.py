@@ -73,6 +73,16 @@ class Settings:
     def log_dir(self) -> Path:
         return self.local_dir / "logs"
 
+    @property
+    def submissions_inbox(self) -> Path:
+        """Inbox of department submissions: one sub-folder per dept_code (SUBMISSIONS_INBOX overrides)."""
+        return Path(_env("SUBMISSIONS_INBOX", str(self.local_dir / "inbox"))).resolve()
+
+    @property
+    def departments_csv(self) -> Path:
+        """The operator-edited department directory (DEPARTMENTS_CSV overrides)."""
+        return Path(_env("DEPARTMENTS_CSV", str(self.root / "config" / "departments.csv"))).resolve()
+
     # --- sync ------------------------------------------------------------------------------
     @property
     def page_size(self) -> int:

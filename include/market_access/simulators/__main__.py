@@ -143,6 +143,24 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def submissions(args: argparse.Namespace) -> int:
+    from market_access import directory
+    from market_access.simulators.submissions import generate
+
+    try:
+        depts = directory.load(args.departments)
+    except directory.DirectoryError as exc:
+        raise SystemExit(str(exc)) from None
+    try:
+        out = generate(Path(args.inbox), seed=args.seed, quarter=args.period, day=args.day, directory=depts)
+    except ValueError as exc:
+        raise SystemExit(f"--period: {exc}") from None
+    _say(f"wrote {len(out)} submission files into {args.inbox} (period {args.period}, day {args.day})")
+    for path, tags in out.tags.items():
+        _say(f"  {path}: {'; '.join(tags)}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     cfg = settings()
     p = argparse.ArgumentParser(
@@ -175,6 +193,16 @@ def parser() -> argparse.ArgumentParser:
         "--no-cache", action="store_true", help="always generate; never read or write the world cache"
     )
     s.set_defaults(func=serve)
+
+    g = sub.add_parser("submissions", help="write realistic department submission files into an inbox")
+    g.add_argument("--inbox", default=str(cfg.submissions_inbox), help="the inbox; one folder per dept_code")
+    g.add_argument("--seed", type=int, default=cfg.sim_seed)
+    g.add_argument("--period", default="2026Q2", help="the quarter reported on, e.g. 2026Q2")
+    g.add_argument(
+        "--day", type=int, default=0, help="0: the quarter's bulk of files; N > 0: what arrives on day N"
+    )
+    g.add_argument("--departments", default=str(cfg.departments_csv), help="the department directory CSV")
+    g.set_defaults(func=submissions, scale=cfg.sim_scale)  # main() checks --scale of every command
     return p
 
 

@@ -1,0 +1,72 @@
+"""Airflow DAG: 部门报送收件箱 — department submission files into the raw layer.
+
+# 部门报送收件箱 (`submissions_inbox`)
+
+Departments without a system interface send their **违规案例**, **隐性壁垒投诉**, **整改台账** and
+**满意度调查** as files (.xlsx, UTF-8 or GB18030 CSV) into `SUBMISSIONS_INBOX/<dept_code>/`,
+named `<模板名>_<期间>.<ext>` (e.g. `违规案例_2026-06.xlsx`, `整改台账_2026H1.csv`).
+
+1. `load_department_directory`: validates `DEPARTMENTS_CSV` (default `config/departments.csv`) and
+   replaces `raw.directory__departments`; a bad directory fails the run with a message naming the
+   line and the problem.
+2. `process_inbox`: each new file is parsed against its template (`templates.yml`) and loaded
+   **exactly once** (identified by its SHA-256): valid rows land in `raw.submissions__<template>`,
+   invalid rows go to `ops.submission_quarantine` with the column and a Chinese reason, an unusable
+   file lands nothing and is rejected. A corrected file for the same department, template and
+   period supersedes the earlier one (`raw.submissions__<template>_current`). Each file is moved to
+   `_archive/<dept_code>/<outcome>/` with its receipt (`<name>.receipt.txt`, also in
+   `ops.submission_receipts`); `ops.submission_files` keeps one row per received file.
+
+- **Schedule**: every 15 minutes (`SUBMISSIONS_SCHEDULE` overrides), Asia/Shanghai.
+- **Emits** the Assets `raw.submissions__<template>` for the four templates.
+- Reruns are safe: a file already recorded is never loaded twice.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, dag, task
+
+from market_access.orchestration.submissions import schedule
+from market_access.orchestration.sync_dag import OWNER
+from market_access.settings import settings
+from market_access.submissions.templates import templates
+
+
+@dag(
+    dag_id="submissions_inbox",
+    description="部门报送文件 → raw (违规案例 / 隐性壁垒投诉 / 整改台账 / 满意度调查)",
+    schedule=schedule(),
+    start_date=pendulum.parse(settings().start_date, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["submissions", "raw", "inbox"],
+    doc_md=__doc__,
+    default_args={
+        "owner": OWNER,
+        "retries": settings().task_retries,
+        "retry_delay": timedelta(seconds=settings().retry_delay_seconds),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=30),
+        "execution_timeout": timedelta(hours=1),
+    },
+)
+def submissions_inbox():
+    @task(outlets=[Asset("raw.directory__departments")])
+    def load_department_directory() -> dict:
+        from market_access.orchestration.submissions import load_department_directory as run
+
+        return run()
+
+    @task(outlets=[Asset(t.asset_name) for t in templates().values()])
+    def process_inbox() -> dict:
+        from market_access.orchestration.submissions import process_inbox as run
+
+        return run()
+
+    load_department_directory() >> process_inbox()
+
+
+submissions_inbox()
