@@ -10,7 +10,11 @@ UV_VERSION := 0.13.9
 # reinstall whenever the pins or the package metadata change
 STAMP  := $(VENV)/.installed-$(shell cat requirements.in constraints.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: help install run test test-fast stop psql status lint constraints bench clean
+# the dbt manifest Cosmos renders the build DAG from; `dbt parse` needs no database
+MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
+
+.PHONY: help install manifest run test stop psql status lint constraints bench clean
 
 help:
 	@echo "make run    – start the embedded warehouse and simulators, run every DAG once through Airflow"
@@ -33,10 +37,18 @@ $(STAMP):
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 	@echo "✓ environment ready"
 
-run: $(STAMP)
+manifest: $(MANIFEST)
+
+$(MANIFEST): $(STAMP) $(DBT_SOURCES)
+	@echo "▶ dbt parse (manifest for the warehouse build DAG) …"
+	@cd dbt_project && DBT_HOST=unused DBT_USER=unused DBT_DBNAME=unused DBT_PROFILES_DIR=. \
+		../$(VENV)/bin/dbt parse --quiet --no-partial-parse
+	@touch $(MANIFEST)
+
+run: $(STAMP) $(MANIFEST)
 	@$(PY) -m market_access run
 
-test: $(STAMP)
+test: $(STAMP) $(MANIFEST)
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 stop: $(STAMP)

@@ -12,14 +12,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from market_access import warehouse
+from market_access import deid, warehouse
 from market_access.settings import Settings
 from market_access.sources import catalog
 from market_access.sources.connection import SourceConnection, env_var_for
 from market_access.submissions.summary import last_submission_id, print_submissions_table, submissions_summary
 
-# DAGs in dependency order: later issues append the warehouse build and quality DAGs
-RUN_ORDER = [f"sync_{name}" for name in catalog.systems()] + ["submissions_inbox"]
+# DAGs in dependency order: the syncs and the department inbox land raw data, then dbt builds
+RUN_ORDER = [f"sync_{name}" for name in catalog.systems()] + ["submissions_inbox", "build_warehouse"]
 
 
 def say(msg: str = "") -> None:
@@ -57,6 +57,14 @@ class Stack:
         )
         # an interactive run should not sit out production-length retry delays
         env.setdefault("SYNC_RETRY_DELAY_SECONDS", "5")
+        # the bundled tools must not try to phone home (Cosmos telemetry) from a government network
+        env.setdefault("DO_NOT_TRACK", "1")
+        env.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
+        if self.warehouse_embedded and not os.environ.get(deid.KEY_ENV, "").strip():
+            # the embedded default's pseudonym key: generated once into .local/secrets, never in the repo
+            key = deid.local_key(s.hmac_key_file)
+            env[deid.KEY_ENV] = key.key.hex()
+            env[deid.KEY_ID_ENV] = key.key_id
         for system, uri in self.sources.items():
             env[env_var_for(catalog.system(system).conn_id)] = uri
         return env
@@ -390,6 +398,7 @@ def run_all(s: Settings) -> int:
         say("                stop it: make stop")
     else:
         say(f"  warehouse     {stack.warehouse.display()}")
+    say("  warehouse     dbt (dbt_project/): schema staging, de-identified; analysts read schema marts only")
     say("  raw layer     schema raw, one table per resource; sync state in ops.sync_state,")
     say("                batches in ops.load_batches, unparseable records in ops.quarantine")
     say(f"  submissions   inbox {s.submissions_inbox} (one folder per dept_code; archive in _archive/);")

@@ -66,6 +66,12 @@ class Settings:
         return self.local_dir / "airflow"
 
     @property
+    def hmac_key_file(self) -> Path:
+        """The embedded default's pseudonym key (generated once, mode 0600); a deployment sets
+        MARKET_ACCESS_HMAC_KEY / MARKET_ACCESS_HMAC_KEY_ID or the Airflow Variable instead."""
+        return self.local_dir / "secrets" / "hmac.key"
+
+    @property
     def simulator_dir(self) -> Path:
         return self.local_dir / "simulators"
 

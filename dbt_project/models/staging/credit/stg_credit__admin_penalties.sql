@@ -1,0 +1,54 @@
+with
+
+source as (
+    {{ current_versions(source('credit', 'credit__admin_penalties')) }}
+),
+
+current_penalties as (
+    select
+        *,
+        util.clean_text(payload ->> 'party_category') as party_category_label,
+        util.clean_text(payload ->> 'party_category') in ('自然人', '个体工商户') as is_party_person
+    from source
+    where not is_deleted
+),
+
+renamed as (
+    select
+        record_id as penalty_id,
+        util.clean_text(payload ->> 'decision_no') as decision_no,
+        party_category_label,
+        case party_category_label
+            when '法人及非法人组织' then 'organisation'
+            when '自然人' then 'natural_person'
+            when '个体工商户' then 'individual_business'
+        end as party_category,
+        is_party_person,
+        case when not is_party_person then util.clean_text(payload ->> 'party_name') end as party_name,
+        {{ person_name_columns("payload ->> 'party_name'", 'party_name', 'is_party_person') }}
+        {{ uscc_columns('uscc') }}
+        {{ person_name_columns("payload ->> 'legal_rep_name'", 'legal_rep_name') }}
+        util.clean_text(payload ->> 'cert_type') as cert_type_label,
+        {{ ric_columns("payload ->> 'cert_no'", 'cert_no', 'party') }}
+        util.clean_text(payload ->> 'violation_type') as violation_type,
+        util.scrub_text(
+            util.clean_text(payload ->> 'violation_facts'),
+            array[payload ->> 'legal_rep_name', case when is_party_person then payload ->> 'party_name' end]
+        ) as violation_facts_scrubbed,
+        util.clean_text(payload ->> 'legal_basis') as legal_basis,
+        {{ json_text_array('penalty_types') }} as penalty_types,
+        coalesce({{ json_text_array('penalty_types') }} = array['警告'], false) as is_warning_only,
+        util.to_numeric(payload ->> 'fine_amount') * 10000 as fine_amount_yuan,
+        util.to_numeric(payload ->> 'confiscated_amount') * 10000 as confiscated_amount_yuan,
+        util.parse_date(payload ->> 'decided_on') as decided_on,
+        util.parse_date(payload ->> 'publicity_until') as publicity_until,
+        util.clean_text(payload ->> 'authority_name') as authority_name,
+        {{ uscc_columns('authority_uscc', 'authority_') }}
+        {{ dept_columns('dept_code') }}
+        util.parse_beijing_timestamp(payload ->> 'reported_at') as reported_at,
+        util.to_bool(payload ->> 'repair_notice_served') as has_repair_notice,
+        {{ record_meta() }}
+    from current_penalties
+)
+
+select * from renamed

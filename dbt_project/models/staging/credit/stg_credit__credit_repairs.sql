@@ -1,0 +1,28 @@
+with
+
+source as (
+    {{ current_versions(source('credit', 'credit__credit_repairs')) }}
+),
+
+current_repairs as (
+    select * from source where not is_deleted
+),
+
+renamed as (
+    select
+        record_id as credit_repair_id,
+        util.clean_code(payload ->> 'penalty_id') as penalty_id,
+        {{ uscc_columns('uscc') }}
+        util.parse_date(payload ->> 'applied_on') as applied_on,
+        util.clean_text(payload ->> 'status') as status_label,
+        case util.clean_text(payload ->> 'status')
+            when '受理中' then 'in_progress'
+            when '已修复' then 'repaired'
+            when '不予修复' then 'rejected'
+        end as status,
+        util.parse_date(payload ->> 'finished_on') as finished_on,
+        {{ record_meta() }}
+    from current_repairs
+)
+
+select * from renamed

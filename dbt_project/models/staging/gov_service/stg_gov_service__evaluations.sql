@@ -1,0 +1,49 @@
+{# Incremental like stg_gov_service__cases. #}
+{{
+    config(
+        materialized='incremental',
+        unique_key='evaluation_id',
+        incremental_strategy='merge',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_tombstoned(source('gov_service', 'gov_service__evaluations'), 'evaluation_id') }}",
+    )
+}}
+
+with
+
+source as (
+    {% if is_incremental() %}
+    {{ current_versions(source('gov_service', 'gov_service__evaluations'), changed_record_ids(source('gov_service', 'gov_service__evaluations'))) }}
+    {% else %}
+    {{ current_versions(source('gov_service', 'gov_service__evaluations')) }}
+    {% endif %}
+),
+
+current_evaluations as (
+    select * from source where not is_deleted
+),
+
+renamed as (
+    select
+        record_id as evaluation_id,
+        util.clean_code(payload ->> 'case_id') as case_id,
+        {{ dept_columns('dept_code') }}
+        util.clean_text(payload ->> 'channel') as channel_label,
+        case util.clean_text(payload ->> 'channel')
+            when '窗口' then 'counter'
+            when '网上' then 'online'
+            when '移动端' then 'mobile'
+            when '自助终端' then 'self_service_terminal'
+            when '短信' then 'sms'
+        end as channel,
+        util.to_int(payload ->> 'rating') as rating,
+        util.to_int(payload ->> 'rating') <= 2 as is_negative,
+        {# no names are known in an evaluation record: ID numbers, phones and titled names go #}
+        util.scrub_text(util.clean_text(payload ->> 'comment'), array[]::text[]) as comment_scrubbed,
+        util.parse_beijing_timestamp(payload ->> 'rated_at') as rated_at,
+        util.parse_beijing_timestamp(payload ->> 'rectified_at') as rectified_at,
+        {{ record_meta() }}
+    from current_evaluations
+)
+
+select * from renamed

@@ -1,0 +1,59 @@
+with
+
+source as (
+    {{ current_versions(source('market_supervision', 'market_supervision__entities')) }}
+),
+
+current_entities as (
+    select
+        *,
+        util.clean_text(payload ->> 'entity_type') as entity_type_label
+    from source
+    where not is_deleted
+),
+
+renamed as (
+    select
+        record_id as entity_id,
+        {{ uscc_columns('uscc') }}
+        entity_type_label,
+        case entity_type_label
+            when '企业' then 'enterprise'
+            when '个体工商户' then 'individual_business'
+            when '农民专业合作社' then 'farmer_cooperative'
+        end as entity_type,
+        {# a 个体工商户 is a person: its name often is the operator's name #}
+        coalesce(entity_type_label = '个体工商户', false) as is_person,
+        case when entity_type_label is distinct from '个体工商户'
+            then util.clean_text(payload ->> 'name') end as entity_name,
+        {{ person_name_columns("payload ->> 'name'", 'entity_name', "entity_type_label = '个体工商户'") }}
+        {{ person_name_columns("payload ->> 'legal_rep_name'", 'legal_rep_name') }}
+        {{ ric_columns("payload ->> 'legal_rep_cert_no'", 'legal_rep_cert_no', 'legal_rep') }}
+        {{ phone_columns("payload ->> 'phone'", 'phone') }}
+        case when entity_type_label is distinct from '个体工商户'
+            then util.clean_text(payload ->> 'address') end as address,
+        {# generalised: county and township only #}
+        substring(util.clean_name(payload ->> 'address') from '^(.*?(镇|乡|街道))') as address_township,
+        util.clean_code(payload ->> 'industry_code') as industry_code,
+        util.to_numeric(payload ->> 'registered_capital') * 10000 as registered_capital_yuan,
+        util.parse_date(payload ->> 'established_on') as established_on,
+        util.clean_text(payload ->> 'status') as status_label,
+        case util.clean_text(payload ->> 'status')
+            when '存续' then 'active'
+            when '吊销' then 'revoked'
+            when '注销' then 'deregistered'
+            when '迁出' then 'moved_out'
+        end as status,
+        util.parse_date(payload ->> 'status_changed_on') as status_changed_on,
+        (
+            (util.clean_text(payload ->> 'established_on') is not null
+                and util.parse_date(payload ->> 'established_on') is null)
+            or (util.clean_text(payload ->> 'status_changed_on') is not null
+                and util.parse_date(payload ->> 'status_changed_on') is null)
+        ) as has_unparsed_date,
+        {{ dept_columns('reg_authority_code', 'reg_authority') }}
+        {{ record_meta() }}
+    from current_entities
+)
+
+select * from renamed

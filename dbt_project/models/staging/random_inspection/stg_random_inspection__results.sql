@@ -1,0 +1,49 @@
+with
+
+source as (
+    {{ current_versions(source('random_inspection', 'random_inspection__results')) }}
+),
+
+current_results as (
+    select
+        *,
+        {# a 个体工商户 (code 92…, or the placeholder) is a person #}
+        coalesce(
+            util.clean_code(payload ->> 'uscc') like '92%'
+            or util.clean_code(payload ->> 'uscc') = '00000000000000000X',
+            false
+        ) as is_entity_person
+    from source
+    where not is_deleted
+),
+
+renamed as (
+    select
+        record_id as result_id,
+        util.clean_code(payload ->> 'task_id') as task_id,
+        {{ uscc_columns('uscc') }}
+        is_entity_person,
+        case when not is_entity_person then util.clean_text(payload ->> 'entity_name') end as entity_name,
+        {{ person_name_columns("payload ->> 'entity_name'", 'entity_name', 'is_entity_person') }}
+        array(
+            select util.clean_code(x)
+            from jsonb_array_elements_text(coalesce(payload -> 'inspector_ids', '[]'::jsonb)) as x
+        ) as inspector_ids,
+        util.parse_date(payload ->> 'inspected_on') as inspected_on,
+        util.clean_text(payload ->> 'outcome') as outcome_label,
+        case util.clean_text(payload ->> 'outcome')
+            when '未发现问题' then 'no_problem_found'
+            when '发现问题已责令改正' then 'problem_corrected'
+            when '未按规定公示应当公示的信息' then 'required_information_not_published'
+            when '未发现开展本次抽查涉及的经营活动' then 'no_relevant_activity'
+            when '通过登记的住所（经营场所）无法联系' then 'unreachable_at_registered_address'
+            when '不配合检查情节严重' then 'serious_non_cooperation'
+            when '发现问题待后续处理' then 'problem_pending'
+        end as outcome,
+        util.parse_date(payload ->> 'published_on') as published_on,
+        util.parse_date(payload ->> 'published_on') is not null as is_published,
+        {{ record_meta() }}
+    from current_results
+)
+
+select * from renamed
