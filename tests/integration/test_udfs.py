@@ -18,6 +18,7 @@ from stdnum.cn import ric, uscc
 from market_access import deid, warehouse
 from market_access.dbt import grant_transformer, run_dbt
 from market_access.load.schema import bootstrap
+from market_access.settings import Settings
 
 KEY = bytes(range(32)) + b"market-access-test-key"
 KEY_ID = "test-udf-1"
@@ -347,12 +348,13 @@ def test_local_key_is_generated_once(monkeypatch, tmp_path):
     monkeypatch.delenv("AIRFLOW_CONN_WAREHOUSE", raising=False)
     monkeypatch.delenv("AIRFLOW_HOME", raising=False)
     monkeypatch.delenv("AIRFLOW_CTX_DAG_ID", raising=False)
-    settings = type("S", (), {"local_dir": tmp_path})()
+    monkeypatch.setenv("MARKET_ACCESS_LOCAL_DIR", str(tmp_path))
+    settings = Settings()
     first = deid.key_from_environment(settings)
     path = tmp_path / "secrets" / "hmac.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert first.key_id == "local-" + hashlib.sha256(first.key).hexdigest()[:8]
     assert deid.key_from_environment(settings) == first
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", "postgresql://u@h/db")
-    with pytest.raises(RuntimeError, match="no HMAC key"):
+    with pytest.raises(deid.MissingKeyError, match="no HMAC key"):
         deid.key_from_environment(settings)
