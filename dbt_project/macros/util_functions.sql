@@ -46,22 +46,23 @@ $$;
 
 {# GB 32100-2015: weights 3^i mod 31, check = (31 − Σ mod 31) mod 31 #}
 create or replace function util.uscc_is_valid(value text) returns boolean
-language sql immutable strict parallel safe
+language plpgsql immutable strict parallel safe
 as $$
-    with c as (select util.clean_code(value) as code)
-    select coalesce(
-        c.code ~ '^[0-9]{8}[0-9A-HJ-NPQRTUWXY]{10}$'
-        and substr(
-            '0123456789ABCDEFGHJKLMNPQRTUWXY',
-            (31 - (
-                select sum((strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(c.code, i::int, 1)) - 1) * w)
-                from unnest(array[1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28])
-                    with ordinality as t (w, i)
-            )::int % 31) % 31 + 1,
-            1
-        ) = substr(c.code, 18, 1),
-        false)
-    from c
+{# plpgsql: called for every code of every row, so no CTE-bodied SQL (those are never inlined) #}
+declare
+    alphabet constant text := '0123456789ABCDEFGHJKLMNPQRTUWXY';
+    weights constant int[] := array[1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+    code text := util.clean_code(value);
+    total int := 0;
+begin
+    if code is null or code !~ '^[0-9]{8}[0-9A-HJ-NPQRTUWXY]{10}$' then
+        return false;
+    end if;
+    for i in 1..17 loop
+        total := total + (strpos(alphabet, substr(code, i, 1)) - 1) * weights[i];
+    end loop;
+    return substr(alphabet, (31 - total % 31) % 31 + 1, 1) = substr(code, 18, 1);
+end
 $$;
 
 create or replace function util.is_valid_ymd(y int, m int, d int) returns boolean
@@ -73,42 +74,51 @@ $$;
 
 {# GB 11643-1999 check character over the first 17 digits: weights 2^(17−i) mod 11 #}
 create or replace function util.ric_check_char(first17 text) returns text
-language sql immutable strict parallel safe
+language plpgsql immutable strict parallel safe
 as $$
-    select case when first17 ~ '^[0-9]{17}$' then substr(
-        '10X98765432',
-        (
-            select sum(substr(first17, i::int, 1)::int * w)
-            from unnest(array[7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]) with ordinality as t (w, i)
-        )::int % 11 + 1,
-        1
-    ) end
+declare
+    weights constant int[] := array[7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    total int := 0;
+begin
+    if first17 !~ '^[0-9]{17}$' then
+        return null;
+    end if;
+    for i in 1..17 loop
+        total := total + (ascii(substr(first17, i, 1)) - 48) * weights[i];
+    end loop;
+    return substr('10X98765432', total % 11 + 1, 1);
+end
 $$;
 
 {# half-width, upper X, 15-digit legacy numbers → 18 digits (insert 19, compute the check) #}
 create or replace function util.ric_to_18(value text) returns text
-language sql immutable strict parallel safe
+language plpgsql immutable strict parallel safe
 as $$
-    with c as (select util.clean_code(value) as code)
-    select case
-        when c.code ~ '^[0-9]{15}$'
-            then substr(c.code, 1, 6) || '19' || substr(c.code, 7, 9)
-                || util.ric_check_char(substr(c.code, 1, 6) || '19' || substr(c.code, 7, 9))
-        else c.code
-    end
-    from c
+declare
+    code text := util.clean_code(value);
+    first17 text;
+begin
+    if code ~ '^[0-9]{15}$' then
+        first17 := substr(code, 1, 6) || '19' || substr(code, 7, 9);
+        return first17 || util.ric_check_char(first17);
+    end if;
+    return code;
+end
 $$;
 
 create or replace function util.ric_is_valid(value text) returns boolean
-language sql immutable strict parallel safe
+language plpgsql immutable strict parallel safe
 as $$
-    with c as (select util.ric_to_18(value) as code)
-    select coalesce(
-        c.code ~ '^[0-9]{17}[0-9X]$'
-        and util.is_valid_ymd(substr(c.code, 7, 4)::int, substr(c.code, 11, 2)::int, substr(c.code, 13, 2)::int)
-        and util.ric_check_char(substr(c.code, 1, 17)) = substr(c.code, 18, 1),
-        false)
-    from c
+declare
+    code text := util.ric_to_18(value);
+begin
+    return coalesce(
+        code ~ '^[0-9]{17}[0-9X]$'
+        and pg_input_is_valid(substr(code, 7, 8), 'date')
+        and substr(code, 7, 4)::int >= 1800
+        and util.ric_check_char(substr(code, 1, 17)) = substr(code, 18, 1),
+        false);
+end
 $$;
 
 {# birth year of a valid 身份证号 (generalised quasi-identifier) #}
@@ -119,15 +129,18 @@ as $$
 $$;
 
 create or replace function util.phone_normalize(value text) returns text
-language sql immutable strict parallel safe
+language plpgsql immutable strict parallel safe
 as $$
-    with d as (select regexp_replace(util.to_halfwidth(value), '[^0-9]', '', 'g') as digits)
-    select nullif(case
-        when d.digits ~ '^0086[0-9]{11}$' then substr(d.digits, 5)
-        when d.digits ~ '^86[0-9]{11}$' then substr(d.digits, 3)
-        else d.digits
-    end, '')
-    from d
+declare
+    digits text := regexp_replace(util.to_halfwidth(value), '[^0-9]', '', 'g');
+begin
+    if digits ~ '^0086[0-9]{11}$' then
+        return substr(digits, 5);
+    elsif digits ~ '^86[0-9]{11}$' then
+        return substr(digits, 3);
+    end if;
+    return nullif(digits, '');
+end
 $$;
 
 create or replace function util.mobile_is_valid(value text) returns boolean
@@ -138,76 +151,98 @@ $$;
 
 {# 2026-03-05, 2026/03/05, 2026/3/5, 20260305 (a time part is ignored); null when it cannot #}
 create or replace function util.parse_date(value text) returns date
-language sql immutable strict parallel safe
+language plpgsql immutable strict parallel safe
 as $$
-    with s as (select btrim(util.to_halfwidth(value)) as v),
-    p as (
-        select case
-            when s.v ~ '^[0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}([ T][0-9:.]+)?$'
-                then regexp_split_to_array(split_part(replace(s.v, 'T', ' '), ' ', 1), '[-/.]')
-            when s.v ~ '^[0-9]{8}$'
-                then array[substr(s.v, 1, 4), substr(s.v, 5, 2), substr(s.v, 7, 2)]
-        end as ymd
-        from s
-    )
-    select case when p.ymd is not null and util.is_valid_ymd(p.ymd[1]::int, p.ymd[2]::int, p.ymd[3]::int)
-        then make_date(p.ymd[1]::int, p.ymd[2]::int, p.ymd[3]::int) end
-    from p
+declare
+    v text;
+    ymd text[];
+begin
+    {# the contract's own format first: one regex and an allocation-free validity check #}
+    if value ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' then
+        return case when pg_input_is_valid(value, 'date') then value::date end;
+    end if;
+    v := btrim(util.to_halfwidth(value));
+    if v ~ '^[0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}([ T][0-9:.]+)?$' then
+        ymd := regexp_split_to_array(split_part(replace(v, 'T', ' '), ' ', 1), '[-/.]');
+    elsif v ~ '^[0-9]{8}$' then
+        ymd := array[substr(v, 1, 4), substr(v, 5, 2), substr(v, 7, 2)];
+    else
+        return null;
+    end if;
+    if util.is_valid_ymd(ymd[1]::int, ymd[2]::int, ymd[3]::int) then
+        return make_date(ymd[1]::int, ymd[2]::int, ymd[3]::int);
+    end if;
+    return null;
+end
 $$;
 
 {# a source timestamp 'YYYY-MM-DD HH:MM:SS' in Beijing time (any accepted date form, time optional) #}
 create or replace function util.parse_beijing_timestamp(value text) returns timestamptz
-language sql immutable strict parallel safe
+language plpgsql immutable strict parallel safe
 as $$
-    with s as (select btrim(util.to_halfwidth(value)) as v),
-    t as (
-        select util.parse_date(s.v) as d,
-            substring(s.v from '[ T](.*)$') as hms
-        from s
-    )
-    select case when t.d is not null
-        and (t.hms is null or t.hms ~ '^([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$') then
-        (t.d + coalesce(t.hms, '00:00:00')::time) at time zone 'Asia/Shanghai' end
-    from t
+declare
+    v text;
+    d date;
+    hms text;
+begin
+    if value ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$' then
+        return case when pg_input_is_valid(value, 'timestamp')
+            then value::timestamp at time zone 'Asia/Shanghai' end;
+    end if;
+    v := btrim(util.to_halfwidth(value));
+    d := util.parse_date(v);
+    hms := substring(v from '[ T](.*)$');
+    if d is null or (hms is not null and hms !~ '^([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$') then
+        return null;
+    end if;
+    return (d + coalesce(hms, '00:00:00')::time) at time zone 'Asia/Shanghai';
+end
 $$;
 
 create or replace function util.mask_ric(value text) returns text
-language sql immutable strict parallel safe
+language plpgsql immutable strict parallel safe
 as $$
-    with c as (select util.ric_to_18(value) as code)
-    select case
-        when length(c.code) > 7 then left(c.code, 3) || repeat('*', length(c.code) - 7) || right(c.code, 4)
-        when c.code is not null then repeat('*', length(c.code))
-    end
-    from c
+declare
+    c text := util.ric_to_18(value);
+begin
+    if length(c) > 7 then
+        return left(c, 3) || repeat('*', length(c) - 7) || right(c, 4);
+    end if;
+    return repeat('*', length(c));
+end
 $$;
 
 create or replace function util.mask_phone(value text) returns text
-language sql immutable strict parallel safe
+language plpgsql immutable strict parallel safe
 as $$
-    with c as (select util.phone_normalize(value) as p)
-    select case
-        when length(c.p) > 7 then left(c.p, 3) || repeat('*', length(c.p) - 7) || right(c.p, 4)
-        when c.p is not null then repeat('*', length(c.p))
-    end
-    from c
+declare
+    c text := util.phone_normalize(value);
+begin
+    if length(c) > 7 then
+        return left(c, 3) || repeat('*', length(c) - 7) || right(c, 4);
+    end if;
+    return repeat('*', length(c));
+end
 $$;
 
 {# keep the surname (two characters for the common compound surnames) #}
 create or replace function util.mask_name(value text) returns text
-language sql immutable strict parallel safe
+language plpgsql immutable strict parallel safe
 as $$
-    with c as (select util.clean_name(value) as n)
-    select case
-        when c.n is null then null
-        when length(c.n) = 1 then '*'
-        when length(c.n) >= 3 and left(c.n, 2) = any (array[
+declare
+    n text := util.clean_name(value);
+begin
+    if n is null then
+        return null;
+    elsif length(n) = 1 then
+        return '*';
+    elsif length(n) >= 3 and left(n, 2) = any (array[
             '欧阳', '司马', '诸葛', '上官', '东方', '皇甫', '尉迟', '公孙', '慕容', '长孙',
-            '宇文', '司徒', '夏侯', '轩辕', '令狐', '端木', '南宫', '独孤', '西门', '申屠'])
-            then left(c.n, 2) || repeat('*', length(c.n) - 2)
-        else left(c.n, 1) || repeat('*', length(c.n) - 1)
-    end
-    from c
+            '宇文', '司徒', '夏侯', '轩辕', '令狐', '端木', '南宫', '独孤', '西门', '申屠']) then
+        return left(n, 2) || repeat('*', length(n) - 2);
+    end if;
+    return left(n, 1) || repeat('*', length(n) - 1);
+end
 $$;
 
 {#
