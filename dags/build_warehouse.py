@@ -97,6 +97,9 @@ def build_warehouse():
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
             source_rendering_behavior=SourceRenderingBehavior.WITH_TESTS_OR_FRESHNESS,
+            # a test on two models (relationships: mart → seed) gets its own task after both;
+            # attached to one parent it would run before the other exists
+            should_detach_multiple_parents_tests=True,
             emit_datasets=False,
         ),
         operator_args={"install_deps": False},
