@@ -13,30 +13,53 @@
 {#-
     indicator_rollup(events): one row per department × indicator × period, plus district rows
     (dept_code = 'DISTRICT'). `events` has: indicator_code, dept_code, event_on, subject_key,
-    numerator_value, denominator_value, aggregation ('count_distinct': numerator/denominator count
-    distinct subject_key where the value > 0; 'sum': they sum the values, for means), and
-    excluded_reason (null = counted). Events without event_on cannot be placed in a period.
+    numerator_value, denominator_value, aggregation and excluded_reason (null = counted):
+      'count'          each event row is its own subject (a case, a rating): numerator = rows whose
+                       numerator_value > 0, denominator = rows whose denominator_value > 0;
+      'count_distinct' the same, counting distinct subject_key (a subject may recur: entities, parties);
+      'sum'            numerator/denominator sum the values (for means and ratios of sums).
+    'count' and 'sum' events are first summed per department × month × reason, so that a mart over
+    hundreds of thousands of cases expands only those sums into the four period types.
+    Events without event_on cannot be placed in a period.
 -#}
 {% macro indicator_rollup(events) %}
-    events_in_periods as (
+    additive_monthly as (
         select
-            e.*,
-            p.period_type,
-            p.period_label,
-            p.period_start
-        from {{ events }} as e
-        cross join lateral (
-            values
-                ('month', to_char(e.event_on, 'YYYY-MM'), date_trunc('month', e.event_on)::date),
-                ('quarter', to_char(e.event_on, 'YYYY-"Q"Q'), date_trunc('quarter', e.event_on)::date),
-                (
-                    'half_year',
-                    to_char(e.event_on, 'YYYY') || case when extract(month from e.event_on) <= 6 then '-H1' else '-H2' end,
-                    make_date(extract(year from e.event_on)::int, case when extract(month from e.event_on) <= 6 then 1 else 7 end, 1)
-                ),
-                ('year', to_char(e.event_on, 'YYYY'), date_trunc('year', e.event_on)::date)
-        ) as p (period_type, period_label, period_start)
-        where e.event_on is not null
+            indicator_code,
+            dept_code,
+            date_trunc('month', event_on)::date as month_start,
+            excluded_reason,
+            coalesce(sum(case when aggregation = 'sum' then numerator_value
+                else (numerator_value > 0)::int end), 0)::numeric as numerator,
+            coalesce(sum(case when aggregation = 'sum' then denominator_value
+                else (denominator_value > 0)::int end), 0)::numeric as denominator,
+            count(*)::int as event_count
+        from {{ events }}
+        where aggregation in ('count', 'sum') and event_on is not null
+        group by 1, 2, 3, 4
+    ),
+
+    distinct_events as (
+        select * from {{ events }}
+        where aggregation = 'count_distinct' and event_on is not null
+    ),
+
+    {# one row per (event or monthly sum) × period type it falls in #}
+    in_periods as (
+        select
+            a.indicator_code, a.dept_code, a.excluded_reason, p.period_type, p.period_label, p.period_start,
+            null::text as subject_key, a.numerator, a.denominator, a.event_count, false as is_distinct
+        from additive_monthly as a
+        cross join lateral ({{ _period_values('a.month_start') }}) as p (period_type, period_label, period_start)
+        union all
+        select
+            e.indicator_code, e.dept_code, e.excluded_reason, p.period_type, p.period_label, p.period_start,
+            e.subject_key,
+            case when e.numerator_value > 0 then 1 else 0 end,
+            case when e.denominator_value > 0 then 1 else 0 end,
+            1, true
+        from distinct_events as e
+        cross join lateral ({{ _period_values('e.event_on') }}) as p (period_type, period_label, period_start)
     ),
 
     rolled_up as (
@@ -47,17 +70,20 @@
             period_type,
             period_label,
             period_start,
-            case max(aggregation)
-                when 'sum' then coalesce(sum(numerator_value) filter (where excluded_reason is null), 0)
-                else count(distinct subject_key) filter (where excluded_reason is null and numerator_value > 0)
-            end::numeric as numerator,
-            case max(aggregation)
-                when 'sum' then coalesce(sum(denominator_value) filter (where excluded_reason is null), 0)
-                else count(distinct subject_key) filter (where excluded_reason is null and denominator_value > 0)
-            end::numeric as denominator,
-            count(distinct subject_key) filter (where excluded_reason is not null)::int as excluded_count,
+            (
+                coalesce(sum(numerator) filter (where excluded_reason is null and not is_distinct), 0)
+                + count(distinct subject_key) filter (where excluded_reason is null and is_distinct and numerator > 0)
+            )::numeric as numerator,
+            (
+                coalesce(sum(denominator) filter (where excluded_reason is null and not is_distinct), 0)
+                + count(distinct subject_key) filter (where excluded_reason is null and is_distinct and denominator > 0)
+            )::numeric as denominator,
+            (
+                coalesce(sum(event_count) filter (where excluded_reason is not null and not is_distinct), 0)
+                + count(distinct subject_key) filter (where excluded_reason is not null and is_distinct)
+            )::int as excluded_count,
             string_agg(distinct excluded_reason, '；' order by excluded_reason) as excluded_reasons
-        from events_in_periods
+        from in_periods
         {# unresolved departments count nowhere but in excluded_count of the district #}
         where dept_code is not null or excluded_reason is not null
         group by grouping sets (
@@ -87,3 +113,16 @@
         where r.dept_code is not null
     )
 {% endmacro %}
+
+{#- The month, quarter, half-year and year a date falls in: (period_type, period_label, period_start). -#}
+{% macro _period_values(d) -%}
+    values
+        ('month', to_char({{ d }}, 'YYYY-MM'), date_trunc('month', {{ d }})::date),
+        ('quarter', to_char({{ d }}, 'YYYY-"Q"Q'), date_trunc('quarter', {{ d }})::date),
+        (
+            'half_year',
+            to_char({{ d }}, 'YYYY') || case when extract(month from {{ d }}) <= 6 then '-H1' else '-H2' end,
+            make_date(extract(year from {{ d }})::int, case when extract(month from {{ d }}) <= 6 then 1 else 7 end, 1)
+        ),
+        ('year', to_char({{ d }}, 'YYYY'), date_trunc('year', {{ d }})::date)
+{%- endmacro %}

@@ -1,18 +1,25 @@
 {#- Shared staging building blocks: current state of a raw table, and column groups. -#}
 
-{#- The newest version of each record (tombstones included; callers drop them). -#}
+{#- The newest version of each record (tombstones included; callers drop them).
+    The newest raw_id per record is picked on the narrow columns first and the wide rows joined
+    to it: that plan lets parallel workers evaluate the (costly) column functions of the model. -#}
 {% macro current_versions(relation, record_ids_from=none) %}
-    select distinct on (record_id)
-        record_id,
-        source_updated_at,
-        is_deleted,
-        payload,
-        _loaded_at
-    from {{ relation }}
-    {%- if record_ids_from %}
-    where record_id in ({{ record_ids_from }})
-    {%- endif %}
-    order by record_id, source_updated_at desc, raw_id desc
+    select
+        r.record_id,
+        r.source_updated_at,
+        r.is_deleted,
+        r.payload,
+        r._batch_id,
+        r._loaded_at
+    from {{ relation }} as r
+    where r.raw_id in (
+        select distinct on (v.record_id) v.raw_id
+        from {{ relation }} as v
+        {%- if record_ids_from %}
+        where v.record_id in ({{ record_ids_from }})
+        {%- endif %}
+        order by v.record_id, v.source_updated_at desc, v.raw_id desc
+    )
 {% endmacro %}
 
 {#- A department reference: the code when it is one, the raw text, and whether its check passes. -#}
@@ -58,17 +65,19 @@
 
 {% macro record_meta() %}
         source_updated_at,
-        _loaded_at
+        _loaded_at,
+        _batch_id
 {%- endmacro %}
 
-{#- Record ids with raw rows loaded after the model's newest _loaded_at (minus the look-back). -#}
+{#-
+    Record ids with raw rows from load batches newer than the newest batch the model has merged.
+    Batch ids come from one sequence and a resource's batches commit one after another (one sync
+    task per system at a time, each window in one transaction), so no batch can commit behind a
+    newer one; a daily run therefore recomputes exactly the records that changed.
+-#}
 {% macro changed_record_ids(relation) -%}
     select record_id from {{ relation }}
-    where _loaded_at > (
-        select coalesce(max(_loaded_at), '-infinity'::timestamptz)
-            - make_interval(mins => {{ var('raw_lookback_minutes', 15) | int }})
-        from {{ this }}
-    )
+    where _batch_id > (select coalesce(max(_batch_id), -1) from {{ this }})
 {%- endmacro %}
 
 {#- Pre-hook of an incremental staging model: drop records whose new newest version is a tombstone. -#}
@@ -83,3 +92,44 @@
     select 1
     {%- endif -%}
 {%- endmacro %}
+
+{#- Pre-hook of an incremental fact: drop rows whose record is no longer in its staging model (deleted at source). -#}
+{% macro delete_vanished(staging_relation, key) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} as t
+    where not exists (select from {{ staging_relation }} as s where s.{{ key }} = t.{{ key }})
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- In an incremental fact: the staging rows merged from load batches newer than the fact's newest. -#}
+{% macro newer_batches_only(alias='') -%}
+    {%- if is_incremental() -%}
+    {{ alias ~ '.' if alias }}_batch_id > (select coalesce(max(_batch_id), -1) from {{ this }})
+    {%- else -%}
+    true
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    The source block of a staging model over a synced raw table, and its configuration: the model
+    is incremental (merge on `key`). A run recomputes only the records with versions in load batches
+    newer than the model's newest (changed_record_ids) from their full history, merges them, and
+    deletes the records whose newest version is a tombstone (pre-hook); a later undelete or a late
+    correction merges the record back. `dbt build --full-refresh` rebuilds everything.
+-#}
+{% macro incremental_current_versions(source_name, table_name, key) %}
+    {{- config(
+        materialized='incremental',
+        unique_key=key,
+        incremental_strategy='merge',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_tombstoned(source('" ~ source_name ~ "', '" ~ table_name ~ "'), '" ~ key ~ "') }}",
+    ) -}}
+    {%- if is_incremental() -%}
+    {{ current_versions(source(source_name, table_name), changed_record_ids(source(source_name, table_name))) }}
+    {%- else -%}
+    {{ current_versions(source(source_name, table_name)) }}
+    {%- endif -%}
+{% endmacro %}

@@ -26,10 +26,14 @@ begin
 end
 $do$;
 
+{# the common case (already clean) costs one regex match; the rest is normalised #}
 create or replace function util.clean_code(value text) returns text
 language sql immutable strict parallel safe
 as $$
-    select nullif(upper(regexp_replace(util.to_halfwidth(value), '\s+', '', 'g')), '')
+    select case
+        when value ~ '^[0-9A-Z]+$' then value
+        else nullif(upper(regexp_replace(util.to_halfwidth(value), '\s+', '', 'g')), '')
+    end
 $$;
 
 create or replace function util.clean_name(value text) returns text
@@ -49,18 +53,18 @@ create or replace function util.uscc_is_valid(value text) returns boolean
 language plpgsql immutable strict parallel safe
 as $$
 {# plpgsql: called for every code of every row, so no CTE-bodied SQL (those are never inlined) #}
+{# the weighted sum is one unrolled expression: a plpgsql loop costs a statement per digit #}
 declare
     alphabet constant text := '0123456789ABCDEFGHJKLMNPQRTUWXY';
-    weights constant int[] := array[1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
     code text := util.clean_code(value);
-    total int := 0;
+    total int;
 begin
     if code is null or code !~ '^[0-9]{8}[0-9A-HJ-NPQRTUWXY]{10}$' then
         return false;
     end if;
-    for i in 1..17 loop
-        total := total + (strpos(alphabet, substr(code, i, 1)) - 1) * weights[i];
-    end loop;
+    total := {% for w in [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28] -%}
+        {{ ' + ' if not loop.first }}(strpos(alphabet, substr(code, {{ loop.index }}, 1)) - 1) * {{ w }}
+    {%- endfor %};
     return substr(alphabet, (31 - total % 31) % 31 + 1, 1) = substr(code, 18, 1);
 end
 $$;
@@ -77,15 +81,14 @@ create or replace function util.ric_check_char(first17 text) returns text
 language plpgsql immutable strict parallel safe
 as $$
 declare
-    weights constant int[] := array[7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    total int := 0;
+    total int;
 begin
     if first17 !~ '^[0-9]{17}$' then
         return null;
     end if;
-    for i in 1..17 loop
-        total := total + (ascii(substr(first17, i, 1)) - 48) * weights[i];
-    end loop;
+    total := {% for w in [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2] -%}
+        {{ ' + ' if not loop.first }}(ascii(substr(first17, {{ loop.index }}, 1)) - 48) * {{ w }}
+    {%- endfor %};
     return substr('10X98765432', total % 11 + 1, 1);
 end
 $$;
@@ -309,6 +312,55 @@ as $$
         when 'true' then true when '1' then true when '是' then true
         when 'false' then false when '0' then false when '否' then false
     end
+$$;
+
+{#
+    层次分析法: the principal eigenvector of a positive reciprocal n×n judgement matrix by power
+    iteration (normalised to sum 1), followed by λmax = mean over i of (A·w)_i / w_i.
+    Returns w_1..w_n, λmax. A 1×1 matrix gives {1, 1}.
+#}
+create or replace function util.ahp_eigen(m float8[]) returns float8[]
+language plpgsql immutable strict parallel safe
+as $$
+declare
+    n int := coalesce(array_length(m, 1), 0);
+    w float8[];
+    v float8[];
+    total float8;
+    delta float8;
+    lambda float8 := 0;
+begin
+    if n = 0 or array_length(m, 2) is distinct from n then
+        return null;
+    end if;
+    w := array_fill(1.0 / n, array[n]);
+    for iteration in 1..1000 loop
+        v := array_fill(0.0::float8, array[n]);
+        for i in 1..n loop
+            for j in 1..n loop
+                v[i] := v[i] + m[i][j] * w[j];
+            end loop;
+        end loop;
+        total := 0;
+        for i in 1..n loop
+            total := total + v[i];
+        end loop;
+        delta := 0;
+        for i in 1..n loop
+            delta := greatest(delta, abs(v[i] / total - w[i]));
+            w[i] := v[i] / total;
+        end loop;
+        exit when delta < 1e-12;
+    end loop;
+    for i in 1..n loop
+        total := 0;
+        for j in 1..n loop
+            total := total + m[i][j] * w[j];
+        end loop;
+        lambda := lambda + total / w[i] / n;
+    end loop;
+    return w || lambda;
+end
 $$;
 
 {% endmacro %}

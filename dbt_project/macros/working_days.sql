@@ -1,5 +1,7 @@
 {#
     Working-day arithmetic on the State Council calendar (int_calendar__days; domain.md §2).
+    int_calendar__days numbers the working days (workday_seq = working days up to and including
+    the date), so both helpers are one or two index lookups.
 
     working_days_between(start_date_expr, end_date_expr):
         the number of working days d with start < d <= end, i.e. counted from the day after the
@@ -13,40 +15,22 @@
         the n-th working day after the start (n >= 1; null for n < 0), i.e. the smallest date e with
         working_days_between(start, e) = n; the start itself for n = 0; null for a null input or
         beyond the calendar. "Published within n working days" ⇔ published_on <= add_working_days(decided_on, n).
-
-    Both expand to correlated scalar subqueries on the indexed calendar table.
 #}
+{% macro workday_seq(date_expr) -%}
+    (select cal.workday_seq from {{ ref('int_calendar__days') }} as cal where cal.calendar_date = ({{ date_expr }})::date)
+{%- endmacro %}
+
 {% macro working_days_between(start_date_expr, end_date_expr) -%}
-    (case
-        when ({{ start_date_expr }}) is null or ({{ end_date_expr }}) is null then null
-        when (select min(cal.calendar_date) from {{ ref('int_calendar__days') }} as cal) > least(({{ start_date_expr }})::date, ({{ end_date_expr }})::date)
-            or (select max(cal.calendar_date) from {{ ref('int_calendar__days') }} as cal) < greatest(({{ start_date_expr }})::date, ({{ end_date_expr }})::date)
-            then null
-        when ({{ end_date_expr }})::date >= ({{ start_date_expr }})::date then (
-            select count(*)::int from {{ ref('int_calendar__days') }} as cal
-            where cal.is_workday
-                and cal.calendar_date > ({{ start_date_expr }})::date
-                and cal.calendar_date <= ({{ end_date_expr }})::date
-        )
-        else -(
-            select count(*)::int from {{ ref('int_calendar__days') }} as cal
-            where cal.is_workday
-                and cal.calendar_date > ({{ end_date_expr }})::date
-                and cal.calendar_date <= ({{ start_date_expr }})::date
-        )
-    end)
+    ({{ workday_seq(end_date_expr) }} - {{ workday_seq(start_date_expr) }})
 {%- endmacro %}
 
 {% macro add_working_days(start_date_expr, n_expr) -%}
     (case
-        when ({{ start_date_expr }}) is null or ({{ n_expr }}) is null then null
         when ({{ n_expr }}) < 0 then null
-        when ({{ n_expr }}) = 0 then ({{ start_date_expr }})::date
+        when ({{ n_expr }}) = 0 then (select cal.calendar_date from {{ ref('int_calendar__days') }} as cal where cal.calendar_date = ({{ start_date_expr }})::date)
         else (
-            select cal.calendar_date from {{ ref('int_calendar__days') }} as cal
-            where cal.is_workday and cal.calendar_date > ({{ start_date_expr }})::date
-            order by cal.calendar_date
-            offset ({{ n_expr }}) - 1 limit 1
+            select min(cal.calendar_date) from {{ ref('int_calendar__days') }} as cal
+            where cal.workday_seq = {{ workday_seq(start_date_expr) }} + ({{ n_expr }})
         )
     end)
 {%- endmacro %}

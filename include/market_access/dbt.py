@@ -78,15 +78,27 @@ def run_dbt(
     return proc
 
 
+def ensure_sources(conn: psycopg.Connection) -> None:
+    """Every raw table dbt reads exists, even before its first sync or first submitted file."""
+    from market_access.load.schema import bootstrap, ensure_raw_table
+    from market_access.sources import catalog
+    from market_access.submissions.inbox import ensure_tables
+
+    bootstrap(conn)
+    for resource in catalog.all_resources():
+        ensure_raw_table(conn, resource)
+    ensure_tables(conn)
+
+
 def prepare_warehouse(conn: psycopg.Connection, settings=None) -> str:
-    """Before a build: roles and schemas, the transformer's CREATE grant, the active HMAC key.
+    """Before a build: roles and schemas, every source table, the transformer's CREATE grant,
+    the active HMAC key.
 
     Returns the active key id (never the key).
     """
     from market_access import deid
-    from market_access.load.schema import bootstrap
 
-    bootstrap(conn)
+    ensure_sources(conn)
     grant_transformer(conn)
     key = deid.key_from_environment(settings)
     deid.install_key(conn, key.key, key.key_id)

@@ -41,14 +41,25 @@ create unique index if not exists hmac_keys_one_active on deid.hmac_keys (is_act
 revoke all on deid.hmac_keys from public;
 comment on table deid.hmac_keys is 'HMAC-SHA256 假名化密钥 (已填充的内外密钥, 仅 loader 可读); 当前使用 is_active 的一行';
 
+-- plpgsql (its key lookup is a cached plan) and parallel safe, so that staging builds can
+-- spread the hashing over parallel workers
 create or replace function deid.pseudonym(value text) returns text
-language sql stable security definer
+language plpgsql stable security definer parallel safe
 set search_path = pg_catalog, deid
 as $fn$
-    select k.key_id || ':' || encode(
-        sha256(k.outer_pad || sha256(k.inner_pad || convert_to(value, 'UTF8'))), 'hex')
-    from deid.hmac_keys as k
-    where k.is_active and value is not null and value <> ''
+declare
+    k record;
+begin
+    if value is null or value = '' then
+        return null;
+    end if;
+    select key_id, inner_pad, outer_pad into k from deid.hmac_keys where is_active;
+    if not found then
+        return null;
+    end if;
+    return k.key_id || ':' || encode(
+        sha256(k.outer_pad || sha256(k.inner_pad || convert_to(value, 'UTF8'))), 'hex');
+end
 $fn$;
 comment on function deid.pseudonym(text) is '规范化后的个人标识 → "<key_id>:<HMAC-SHA256 hex>" (空值返回 null)';
 revoke all on function deid.pseudonym(text) from public;

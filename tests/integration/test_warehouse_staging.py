@@ -17,15 +17,14 @@ from stdnum.cn import ric
 from test_sync import make_servers, sync_everything  # sibling module: pytest puts its folder on sys.path
 
 from market_access import deid, warehouse
-from market_access.dbt import grant_transformer, run_dbt
-from market_access.load.schema import bootstrap
+from market_access.dbt import ensure_sources, grant_transformer, run_dbt
 from market_access.simulators.world import World
 from market_access.sources import catalog
 
 KEY = b"staging-test-key-" + bytes(range(32))
 KEY_ID = "test-stg-1"
 LAYERS = ("staging", "intermediate", "marts")
-BUILD = ["build", "--select", "staging", "--vars", "{raw_lookback_minutes: 0}"]
+BUILD = ["build", "--select", "staging"]
 
 # fields that carry a natural person's name, and the condition under which they do
 NAME_FIELDS = {
@@ -156,7 +155,7 @@ def built(pg_server, tmp_path_factory):
     servers = make_servers(world)
     try:
         with warehouse.connect(cfg, autocommit=True) as conn:
-            bootstrap(conn)
+            ensure_sources(conn)
             grant_transformer(conn)
             deid.install_key(conn, KEY, KEY_ID)
             sync_everything(conn, servers)

@@ -1,7 +1,10 @@
 {{
     config(
         materialized='table',
-        indexes=[{'columns': ['calendar_date'], 'unique': True}],
+        indexes=[
+            {'columns': ['calendar_date'], 'unique': True},
+            {'columns': ['workday_seq', 'calendar_date']},
+        ],
     )
 }}
 {# a table, not a view: working_days_between() looks dates up in it row by row #}
@@ -27,6 +30,14 @@ applied as (
         o.note as override_note
     from generated as g
     left join overrides as o on o.calendar_date = g.calendar_date
+),
+
+numbered as (
+    select
+        *,
+        {# working days up to and including this date: a working-day difference is one subtraction #}
+        (count(*) filter (where is_workday) over (order by calendar_date))::int as workday_seq
+    from applied
 )
 
-select * from applied
+select * from numbered

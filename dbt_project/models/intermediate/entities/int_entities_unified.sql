@@ -1,4 +1,6 @@
 {# one market entity per 统一社会信用代码 across the registry, 双公示, inspections and cases #}
+{# a table: dim_entity and the tests read it, and its inputs are views over raw #}
+{{ config(materialized='table', indexes=[{'columns': ['uscc'], 'unique': True}]) }}
 with
 
 registry as (
@@ -6,22 +8,24 @@ registry as (
 ),
 
 sightings as (
-    select uscc, 'market_supervision' as source_system, entity_name, is_person from registry
+    {# the validity flags come from staging (the 个体工商户 placeholder and invalid codes identify nobody) #}
+    select uscc, is_uscc_valid, 'market_supervision' as source_system, entity_name, is_person from registry
     union all
-    select uscc, 'credit', party_name, is_party_person from {{ ref('stg_credit__admin_penalties') }}
+    select uscc, is_uscc_valid, 'credit', party_name, is_party_person from {{ ref('stg_credit__admin_penalties') }}
     union all
-    select uscc, 'credit', party_name, is_party_person from {{ ref('stg_credit__admin_licenses') }}
+    select uscc, is_uscc_valid, 'credit', party_name, is_party_person from {{ ref('stg_credit__admin_licenses') }}
     union all
-    select uscc, 'random_inspection', entity_name, is_entity_person from {{ ref('stg_random_inspection__results') }}
+    select uscc, is_uscc_valid, 'random_inspection', entity_name, is_entity_person
+    from {{ ref('stg_random_inspection__results') }}
     union all
-    select uscc, 'random_inspection', null, null from {{ ref('stg_random_inspection__object_pool') }}
+    select uscc, is_uscc_valid, 'random_inspection', null, null from {{ ref('stg_random_inspection__object_pool') }}
     union all
-    select applicant_uscc, 'gov_service', applicant_name, is_applicant_person from {{ ref('stg_gov_service__cases') }}
+    select applicant_uscc, is_applicant_uscc_valid, 'gov_service', applicant_name, is_applicant_person
+    from {{ ref('stg_gov_service__cases') }}
 ),
 
 valid_sightings as (
-    {# the 个体工商户 placeholder and invalid codes identify nobody #}
-    select * from sightings where util.uscc_is_valid(uscc)
+    select * from sightings where is_uscc_valid
 ),
 
 by_code as (

@@ -1,7 +1,22 @@
+{#
+    Incremental: the cases of load batches newer than the fact's newest are recomputed and merged;
+    cases deleted at source are removed (pre-hook). A change of the item catalogue or the department
+    directory reaches older cases with `dbt build --full-refresh --select fct_cases`.
+#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='case_id',
+        incremental_strategy='merge',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_vanished(ref('stg_gov_service__cases'), 'case_id') }}",
+    )
+}}
 with
 
 cases as (
     select * from {{ ref('stg_gov_service__cases') }}
+    where {{ newer_batches_only() }}
 ),
 
 items as (
@@ -58,7 +73,8 @@ final as (
             then handling_working_days <= promised_days end as is_finished_on_time,
         coalesce(supplement_count, 0) as supplement_count,
         coalesce(supplement_count, 0) > 0 as needed_supplement,
-        coalesce(supplement_count, 0) <= 1 and coalesce(has_one_time_notice, false) as is_one_time_notice_kept
+        coalesce(supplement_count, 0) <= 1 and coalesce(has_one_time_notice, false) as is_one_time_notice_kept,
+        _batch_id
     from measured
 )
 

@@ -1,7 +1,25 @@
+{#
+    Incremental: ratings of newer load batches, and those whose 15-working-day rectification window
+    was still open at the last build (their verdict depends on the as-of date), are recomputed and
+    merged; ratings deleted at source are removed (pre-hook).
+#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='evaluation_id',
+        incremental_strategy='merge',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_vanished(ref('stg_gov_service__evaluations'), 'evaluation_id') }}",
+    )
+}}
 with
 
 evaluations as (
     select * from {{ ref('stg_gov_service__evaluations') }}
+    where {{ newer_batches_only() }}
+    {%- if is_incremental() %}
+        or evaluation_id in (select evaluation_id from {{ this }} where is_rectification_pending)
+    {%- endif %}
 ),
 
 depts as (
@@ -44,7 +62,8 @@ final as (
             coalesce(is_negative, rating <= 2) and rectified_on is null
             and {{ add_working_days('rated_on', 15) }} > as_of_on,
             false
-        ) as is_rectification_pending
+        ) as is_rectification_pending,
+        _batch_id
     from dated
     cross join as_of
 )

@@ -22,7 +22,7 @@ events as (
     {# AE02 按时办结率 (by 办结 date) #}
     select
         'AE02', dept_code, finished_on, case_id,
-        case when is_finished_on_time then 1 else 0 end, 1, 'count_distinct',
+        case when is_finished_on_time then 1 else 0 end, 1, 'count',
         case
             when dept_code is null then '部门无法解析'
             when is_finished_on_time is null then '承诺时限或办理日期缺失'
@@ -32,20 +32,20 @@ events as (
     {# AE03 审批通过率: 准予 ÷ decided (by 办结 date, else 受理 date) #}
     select
         'AE03', dept_code, coalesce(finished_on, accepted_on), case_id,
-        case when is_approved then 1 else 0 end, 1, 'count_distinct',
+        case when is_approved then 1 else 0 end, 1, 'count',
         case when dept_code is null then '部门无法解析' end
     from cases where is_decided
     union all
     {# AE04 即办件比例 and AE05 全程网办率: all cases (by 申请 date) #}
     select
         'AE04', dept_code, submitted_on, case_id,
-        case when is_instant then 1 else 0 end, 1, 'count_distinct',
+        case when is_instant then 1 else 0 end, 1, 'count',
         case when dept_code is null then '部门无法解析' end
     from cases
     union all
     select
         'AE05', dept_code, submitted_on, case_id,
-        case when is_online then 1 else 0 end, 1, 'count_distinct',
+        case when is_online then 1 else 0 end, 1, 'count',
         case when dept_code is null then '部门无法解析' end
     from cases
     union all

@@ -1,5 +1,9 @@
 with
 
+violations as (
+    select * from {{ ref('fct_submissions_violation_cases') }}
+),
+
 mapped as (
     select * from {{ ref('int_negative_list_items_mapped') }}
 ),
@@ -26,9 +30,17 @@ events as (
         'count_distinct' as aggregation,
         null::text as excluded_reason
     from per_item
+    union all
+    {# NL02 违规案例处置率: submitted violation cases already 已处置, by 报送单位 and 发现日期 #}
+    select
+        'NL02', dept_code, found_on, violation_case_key,
+        case when is_closed then 1 else 0 end, 1, 'count',
+        case when dept_code is null then '部门无法解析' end
+    from violations
 ),
 
 {{ indicator_rollup('events') }}
 
 select * from with_definitions
-where is_district and period_type = 'year'
+{# NL01 is a property of the district's item catalogue, read once a year #}
+where indicator_code <> 'NL01' or (is_district and period_type = 'year')

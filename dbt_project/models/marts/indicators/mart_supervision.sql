@@ -21,20 +21,20 @@ events as (
     select
         'SV02' as indicator_code, dept_code, starts_on as event_on, task_id as subject_key,
         (case when is_joint then 1 else 0 end)::numeric as numerator_value, 1::numeric as denominator_value,
-        'count_distinct' as aggregation,
+        'count' as aggregation,
         case when dept_code is null then '部门无法解析' end as excluded_reason
     from tasks
     union all
     {# SV05 信用+双随机应用率 #}
     select
-        'SV05', dept_code, starts_on, task_id, case when is_risk_based then 1 else 0 end, 1, 'count_distinct',
+        'SV05', dept_code, starts_on, task_id, case when is_risk_based then 1 else 0 end, 1, 'count',
         case when dept_code is null then '部门无法解析' end
     from tasks
     union all
     {# SV04 抽查结果公示及时率: 20 working days after the inspection, by inspection date #}
     select
         'SV04', dept_code, inspected_on, result_id, case when is_published_on_time then 1 else 0 end, 1,
-        'count_distinct',
+        'count',
         case when dept_code is null then '部门无法解析' when is_publication_pending then '公示期限未到' end
     from results
     union all

@@ -1,7 +1,7 @@
 with
 
 source as (
-    {{ current_versions(source('credit', 'credit__admin_licenses')) }}
+    {{ incremental_current_versions('credit', 'credit__admin_licenses', 'license_id') }}
 ),
 
 current_licenses as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    {{ current_versions(source('credit', 'credit__admin_penalties')) }}
+    {{ incremental_current_versions('credit', 'credit__admin_penalties', 'penalty_id') }}
 ),
 
 current_penalties as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    {{ current_versions(source('credit', 'credit__credit_repairs')) }}
+    {{ incremental_current_versions('credit', 'credit__credit_repairs', 'credit_repair_id') }}
 ),
 
 current_repairs as (

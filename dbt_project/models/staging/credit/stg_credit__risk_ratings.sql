@@ -1,7 +1,7 @@
 with
 
 source as (
-    {{ current_versions(source('credit', 'credit__risk_ratings')) }}
+    {{ incremental_current_versions('credit', 'credit__risk_ratings', 'risk_rating_id') }}
 ),
 
 current_ratings as (

@@ -1,26 +1,8 @@
-{#
-    Incremental: only records with raw rows loaded since the model's newest _loaded_at (minus a
-    look-back) are recomputed from their full history and merged; a newly delivered tombstone
-    deletes the record (pre-hook), a later undelete or a late correction merges it back.
-#}
-{{
-    config(
-        materialized='incremental',
-        unique_key='case_id',
-        incremental_strategy='merge',
-        on_schema_change='append_new_columns',
-        pre_hook="{{ delete_tombstoned(source('gov_service', 'gov_service__cases'), 'case_id') }}",
-    )
-}}
-
+{# Incremental (merge on case_id, tombstones deleted): see incremental_current_versions. #}
 with
 
 source as (
-    {% if is_incremental() %}
-    {{ current_versions(source('gov_service', 'gov_service__cases'), changed_record_ids(source('gov_service', 'gov_service__cases'))) }}
-    {% else %}
-    {{ current_versions(source('gov_service', 'gov_service__cases')) }}
-    {% endif %}
+    {{ incremental_current_versions('gov_service', 'gov_service__cases', 'case_id') }}
 ),
 
 current_cases as (

@@ -1,22 +1,8 @@
-{# Incremental like stg_gov_service__cases. #}
-{{
-    config(
-        materialized='incremental',
-        unique_key='evaluation_id',
-        incremental_strategy='merge',
-        on_schema_change='append_new_columns',
-        pre_hook="{{ delete_tombstoned(source('gov_service', 'gov_service__evaluations'), 'evaluation_id') }}",
-    )
-}}
-
+{# Incremental (merge on evaluation_id, tombstones deleted): see incremental_current_versions. #}
 with
 
 source as (
-    {% if is_incremental() %}
-    {{ current_versions(source('gov_service', 'gov_service__evaluations'), changed_record_ids(source('gov_service', 'gov_service__evaluations'))) }}
-    {% else %}
-    {{ current_versions(source('gov_service', 'gov_service__evaluations')) }}
-    {% endif %}
+    {{ incremental_current_versions('gov_service', 'gov_service__evaluations', 'evaluation_id') }}
 ),
 
 current_evaluations as (

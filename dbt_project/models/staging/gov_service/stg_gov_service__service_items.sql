@@ -1,7 +1,7 @@
 with
 
 source as (
-    {{ current_versions(source('gov_service', 'gov_service__service_items')) }}
+    {{ incremental_current_versions('gov_service', 'gov_service__service_items', 'service_item_id') }}
 ),
 
 current_items as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    {{ current_versions(source('market_supervision', 'market_supervision__abnormal_operations')) }}
+    {{ incremental_current_versions('market_supervision', 'market_supervision__abnormal_operations', 'abnormal_operation_id') }}
 ),
 
 current_listings as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    {{ current_versions(source('market_supervision', 'market_supervision__entities')) }}
+    {{ incremental_current_versions('market_supervision', 'market_supervision__entities', 'entity_id') }}
 ),
 
 current_entities as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    {{ current_versions(source('random_inspection', 'random_inspection__inspection_items')) }}
+    {{ incremental_current_versions('random_inspection', 'random_inspection__inspection_items', 'inspection_item_id') }}
 ),
 
 current_items as (

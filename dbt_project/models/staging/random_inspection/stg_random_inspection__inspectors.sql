@@ -1,7 +1,7 @@
 with
 
 source as (
-    {{ current_versions(source('random_inspection', 'random_inspection__inspectors')) }}
+    {{ incremental_current_versions('random_inspection', 'random_inspection__inspectors', 'inspector_id') }}
 ),
 
 current_inspectors as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    {{ current_versions(source('random_inspection', 'random_inspection__object_pool')) }}
+    {{ incremental_current_versions('random_inspection', 'random_inspection__object_pool', 'object_pool_id') }}
 ),
 
 current_objects as (

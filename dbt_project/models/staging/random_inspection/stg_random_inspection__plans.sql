@@ -1,7 +1,7 @@
 with
 
 source as (
-    {{ current_versions(source('random_inspection', 'random_inspection__plans')) }}
+    {{ incremental_current_versions('random_inspection', 'random_inspection__plans', 'plan_id') }}
 ),
 
 current_plans as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    {{ current_versions(source('random_inspection', 'random_inspection__results')) }}
+    {{ incremental_current_versions('random_inspection', 'random_inspection__results', 'result_id') }}
 ),
 
 current_results as (

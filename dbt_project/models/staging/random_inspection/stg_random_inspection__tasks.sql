@@ -1,7 +1,7 @@
 with
 
 source as (
-    {{ current_versions(source('random_inspection', 'random_inspection__tasks')) }}
+    {{ incremental_current_versions('random_inspection', 'random_inspection__tasks', 'task_id') }}
 ),
 
 current_tasks as (
