@@ -161,6 +161,50 @@ class Settings:
         """
         return _env("SIM_FAULTS", "network")
 
+    # --- alerts (data-quality alert e-mails, submission receipts) ----------------------------
+    @property
+    def alert_escalate_after_days(self) -> int:
+        """A failure still unfixed this many days after it was first seen is escalated: the
+        department's mail is copied (Cc) to the 发改局 (ALERT_ESCALATE_AFTER_DAYS)."""
+        return _env_int("ALERT_ESCALATE_AFTER_DAYS", 3, 1)
+
+    @property
+    def alert_mail_dir(self) -> Path:
+        """Where messages go as .eml files when no `smtp_default` connection is configured
+        (ALERT_MAIL_DIR overrides)."""
+        return Path(_env("ALERT_MAIL_DIR", str(self.local_dir / "mail" / "outbox"))).resolve()
+
+    @property
+    def alert_mail_from(self) -> str:
+        """Sender address when the `smtp_default` connection has no `from_email` extra (ALERT_MAIL_FROM)."""
+        return _env("ALERT_MAIL_FROM", "market-access@localhost")
+
+    # --- quality (data-quality engine: rule catalogue, Great Expectations, Data Docs) -------------
+    @property
+    def quality_dir(self) -> Path:
+        """Run-time folder of the quality engine (the GX working copy lives in its `gx/`)."""
+        return self.local_dir / "quality"
+
+    @property
+    def quality_data_docs_dir(self) -> Path:
+        """Where the quality runs' Data Docs are built (QUALITY_DATA_DOCS_DIR overrides)."""
+        return Path(_env("QUALITY_DATA_DOCS_DIR", str(self.quality_dir / "data_docs"))).resolve()
+
+    @property
+    def quality_rules_file(self) -> Path:
+        """The data-quality rule catalogue (QUALITY_RULES overrides)."""
+        return Path(_env("QUALITY_RULES", str(self.root / "config" / "quality_rules.yml"))).resolve()
+
+    @property
+    def quality_gx_config_dir(self) -> Path:
+        """The committed Great Expectations project (great_expectations.yml)."""
+        return self.root / "expectations"
+
+    @property
+    def quality_workers(self) -> int:
+        """Processes that validate departments side by side (QUALITY_WORKERS; 1 = in the caller)."""
+        return _env_int("QUALITY_WORKERS", min(os.cpu_count() or 1, 2), 1, 16)
+
 
 def settings() -> Settings:
     return Settings()

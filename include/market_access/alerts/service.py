@@ -1,0 +1,438 @@
+"""Send one quality run's alerts (departments, 发改局 escalation, bureau summary) and pending receipts.
+
+A message counts as sent once the SMTP server accepted it (or its .eml file is in the outbox);
+only then, in one transaction per message, is it recorded in ops.alert_messages together with
+what it settles (ops.alert_log's last mail of each failure, a receipt's mailed_at). A failure to
+hand a message over raises MailError and leaves everything unsent unmarked, for the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+
+import psycopg
+
+from market_access import warehouse
+from market_access.alerts import compose, state, transport
+from market_access.alerts.compose import DeptRow, Item, Mail, RuleResult
+from market_access.directory import Department, Directory
+from market_access.settings import BEIJING, Settings
+
+log = logging.getLogger(__name__)
+
+_LOCK = "market_access.alerts"
+
+
+@dataclass
+class SentMessage:
+    kind: str  # dept / escalation / bureau / receipt
+    dept_code: str | None
+    to: list[str]
+    cc: list[str]
+    subject: str
+    message_id: str
+    location: str  # smtp://host:port or the .eml file
+    rule_ids: list[str] = field(default_factory=list)
+    submission_id: int | None = None
+
+
+@dataclass
+class AlertSummary:
+    """What one send did (safe to log and to push to XCom: names, codes and addresses only)."""
+
+    run_id: str | None
+    day: date
+    transport: str  # smtp / eml
+    where: str  # the relay (no password) or the outbox folder
+    messages: list[SentMessage] = field(default_factory=list)
+    skipped_unchanged: list[str] = field(default_factory=list)  # dept codes: failures already mailed today
+    escalated: dict[str, list[str]] = field(default_factory=dict)  # dept code → rule ids copied to 发改局
+    no_address: list[str] = field(default_factory=list)  # dept codes with failures and no alert_emails
+    unknown_departments: list[str] = field(default_factory=list)  # dept codes not in the directory
+    bureau_summary: str = "not_sent"  # sent / already_sent / no_address
+
+    @property
+    def per_department(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for m in self.messages:
+            if m.kind in ("dept", "escalation") and m.dept_code:
+                out[m.dept_code] = out.get(m.dept_code, 0) + 1
+        return out
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["day"] = self.day.isoformat()
+        d["per_department"] = self.per_department
+        return d
+
+    def describe(self) -> str:
+        """One paragraph for an operator: how many messages, where they went, what was held back."""
+        kinds = {
+            k: sum(1 for m in self.messages if m.kind == k)
+            for k in ("dept", "escalation", "bureau", "receipt")
+        }
+        via = (
+            f"written as .eml files to {self.where}" if self.transport == "eml" else f"sent via {self.where}"
+        )
+        parts = [
+            f"alerts of quality run {self.run_id} ({self.day}): {len(self.messages)} message(s) {via}: "
+            f"{kinds['dept'] + kinds['escalation']} to departments "
+            f"({kinds['escalation']} copied to the 发改局), {kinds['bureau']} bureau summary"
+            + (f", {kinds['receipt']} receipts" if kinds["receipt"] else "")
+        ]
+        if self.bureau_summary == "already_sent":
+            parts.append("the bureau summary of this run was sent before")
+        if self.skipped_unchanged:
+            parts.append(
+                f"unchanged and already mailed today, not re-sent: {', '.join(self.skipped_unchanged)}"
+            )
+        if self.escalated:
+            parts.append(
+                "escalated: " + "; ".join(f"{d} ({', '.join(r)})" for d, r in sorted(self.escalated.items()))
+            )
+        if self.no_address:
+            parts.append(f"failing but no alert_emails in the directory: {', '.join(self.no_address)}")
+        if self.unknown_departments:
+            parts.append(f"failing departments not in the directory: {', '.join(self.unknown_departments)}")
+        return "; ".join(parts)
+
+
+def _now(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(BEIJING)
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (e.g. datetime(..., tzinfo=BEIJING))")
+    return now
+
+
+def _transport(s: Settings) -> transport.Transport:
+    conn = transport.resolve()
+    t = transport.transport_for(conn, s.alert_mail_dir, s.alert_mail_from)
+    t.from_email = t.from_email or s.alert_mail_from
+    return t
+
+
+@contextmanager
+def _locked(conn: psycopg.Connection) -> Iterator[None]:
+    """One sender at a time: two concurrent runs would otherwise both see a failure as unmailed."""
+    conn.execute("select pg_advisory_lock(hashtext(%s))", (_LOCK,))
+    try:
+        yield
+    finally:
+        conn.execute("select pg_advisory_unlock(hashtext(%s))", (_LOCK,))
+
+
+@dataclass
+class _Outgoing:
+    mail: Mail
+    mailed: list[tuple[str, str, str, bool]] = field(default_factory=list)
+    submission_id: int | None = None
+
+
+def _deliver(
+    conn: psycopg.Connection,
+    t: transport.Transport,
+    outgoing: list[_Outgoing],
+    *,
+    run_id: str | None,
+    from_name: str,
+    now: datetime,
+) -> list[SentMessage]:
+    """Hand each message over, recording each right after it was accepted; stop at the first failure."""
+    sent: list[SentMessage] = []
+    if not outgoing:
+        return sent
+    stamp = now.astimezone(BEIJING).strftime("%Y%m%dT%H%M%S")
+    with t.session():
+        for o in outgoing:
+            m = o.mail
+            msg = compose.mime(m, from_name=from_name, from_email=t.from_email, now=now, run_id=run_id)
+            label = "_".join(
+                str(x) for x in (stamp, m.kind, m.dept_code or "all", o.submission_id) if x is not None
+            )
+            location = t.deliver(msg, m.recipients, label=label)
+            message_id = str(msg["Message-ID"])
+            try:
+                state.record_message(
+                    conn,
+                    message_id=message_id,
+                    run_id=run_id,
+                    kind=m.kind,
+                    dept_code=m.dept_code,
+                    to=m.to_addrs,
+                    cc=m.cc_addrs,
+                    subject=m.subject,
+                    rule_ids=m.rule_ids,
+                    sent_at=now,
+                    transport=t.name,
+                    location=location,
+                    submission_id=o.submission_id,
+                    mailed=o.mailed,
+                )
+            except Exception:
+                log.error(
+                    "message %s (%s) was handed over to %s but could not be recorded; it will be sent again",
+                    message_id,
+                    m.subject,
+                    location,
+                )
+                raise
+            log.info(
+                "%s mail %s → %s%s: %s",
+                m.kind,
+                message_id,
+                ", ".join(m.to_addrs),
+                f" (cc {', '.join(m.cc_addrs)})" if m.cc else "",
+                m.subject,
+            )
+            sent.append(
+                SentMessage(
+                    m.kind,
+                    m.dept_code,
+                    m.to_addrs,
+                    m.cc_addrs,
+                    m.subject,
+                    message_id,
+                    location,
+                    m.rule_ids,
+                    o.submission_id,
+                )
+            )
+    return sent
+
+
+def _already_mailed_today(entry: dict, fingerprint: str, day: date) -> bool:
+    at = entry.get("last_mailed_at")
+    return (
+        entry.get("mailed_fingerprint") == fingerprint
+        and at is not None
+        and at.astimezone(BEIJING).date() == day
+    )
+
+
+def _plan_departments(
+    results: list[RuleResult],
+    directory: Directory,
+    log_rows: dict[tuple[str, str], dict],
+    *,
+    run: compose.QualityRun,
+    day: date,
+    escalate_after: int,
+    sender: str,
+    summary: AlertSummary,
+) -> tuple[list[_Outgoing], list[DeptRow]]:
+    by_dept: dict[str, list[RuleResult]] = {}
+    for r in results:
+        by_dept.setdefault(r.dept_code or "", []).append(r)
+    for code in directory.by_code:
+        by_dept.setdefault(code, [])
+    ndrc = directory.ndrc
+    outgoing: list[_Outgoing] = []
+    rows: list[DeptRow] = []
+    for code, rs in by_dept.items():
+        failing = sorted((r for r in rs if r.success is False), key=lambda r: r.sort_key)
+        dept: Department | None = directory.by_code.get(code)
+        name = dept.name if dept else (code or "—")
+        status = "not_evaluated" if not rs else "none"
+        if failing:
+            if dept is None:
+                status = "unknown"
+                summary.unknown_departments.append(code or "—")
+                log.warning("quality run %s: failures of %r, which is not in the directory", run.run_id, code)
+            elif not dept.alert_emails:
+                status = "no_address"
+                summary.no_address.append(code)
+                log.warning(
+                    "quality run %s: %s (%s) has failures but no alert_emails", run.run_id, name, code
+                )
+            else:
+                out, status = _department(
+                    dept,
+                    failing,
+                    len(rs),
+                    ndrc,
+                    log_rows,
+                    run=run,
+                    day=day,
+                    escalate_after=escalate_after,
+                    sender=sender,
+                )
+                if out is None:
+                    summary.skipped_unchanged.append(code)
+                else:
+                    outgoing.append(out)
+                    if out.mail.cc:
+                        summary.escalated[code] = [rule for _, rule, _, esc in out.mailed if esc]
+        rows.append(
+            DeptRow(
+                dept_code=code,
+                dept_name=name,
+                evaluated=len(rs),
+                failed=len(failing),
+                blocking_failed=sum(1 for r in failing if r.blocking),
+                worst=failing[0] if failing else None,
+                mail=status,
+            )
+        )
+    return outgoing, rows
+
+
+def _department(
+    dept: Department,
+    failing: list[RuleResult],
+    evaluated: int,
+    ndrc: Department,
+    log_rows: dict[tuple[str, str], dict],
+    *,
+    run: compose.QualityRun,
+    day: date,
+    escalate_after: int,
+    sender: str,
+) -> tuple[_Outgoing | None, str]:
+    """The department's mail, or None when every failure was already mailed today unchanged."""
+    can_copy = any(a not in dept.alert_emails for a in ndrc.alert_emails)
+    items: list[Item] = []
+    due = False
+    for r in failing:
+        entry = log_rows.get((dept.code, r.rule_id), {})
+        first = entry.get("first_failed_on") or day
+        days = (day - first).days
+        escalated = days >= escalate_after
+        if not _already_mailed_today(entry, r.fingerprint, day):
+            due = True
+        elif escalated and can_copy and entry.get("escalated_at") is None:
+            due = True  # the copy to the 发改局 is still owed
+        items.append(Item(r, first, days, escalated, compose.docs_link(r.data_docs_page, run.data_docs_dir)))
+    if not due:
+        return None, "unchanged"
+    mail = compose.department_mail(
+        run=run,
+        day=run.data_date or day,
+        dept_code=dept.code,
+        dept_name=dept.name,
+        to=list(dept.alert_emails),
+        items=items,
+        evaluated=evaluated,
+        ndrc_name=ndrc.name,
+        ndrc_addrs=list(ndrc.alert_emails),
+        escalate_after=escalate_after,
+        sender=sender,
+    )
+    copied = bool(mail.cc)
+    mailed = [(dept.code, i.rule_id, i.fingerprint, i.escalated and copied) for i in items]
+    return _Outgoing(mail, mailed), ("escalated" if copied else "sent")
+
+
+def send_alerts(
+    cfg: warehouse.WarehouseConfig,
+    run_id: str,
+    *,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+) -> AlertSummary:
+    """Mail the results of quality run `run_id`: each failing department once (unless its failures
+    were already mailed today unchanged), escalations copied to the 发改局, one bureau summary."""
+    s = settings or Settings()
+    now = _now(now)
+    day = now.astimezone(BEIJING).date()
+    t = _transport(s)
+    summary = AlertSummary(run_id=run_id, day=day, transport=t.name, where=t.where)
+    with warehouse.connect(cfg, autocommit=True) as conn:
+        state.ensure_tables(conn)
+        with _locked(conn):
+            run, results = state.load_run(conn, run_id)
+            directory = state.load_directory(conn)
+            sender = compose.sender_name(directory.bureau.name)
+            state.record_streaks(conn, results, run_id, day, now)
+            codes = sorted({r.dept_code for r in results if r.dept_code})
+            log_rows = state.load_log(conn, codes)
+            outgoing, rows = _plan_departments(
+                results,
+                directory,
+                log_rows,
+                run=run,
+                day=day,
+                escalate_after=s.alert_escalate_after_days,
+                sender=sender,
+                summary=summary,
+            )
+            bureau = directory.bureau
+            if state.bureau_summary_sent(conn, run_id):
+                summary.bureau_summary = "already_sent"
+            elif not bureau.alert_emails:
+                summary.bureau_summary = "no_address"
+                log.warning("the bureau %s has no alert_emails: no summary sent", bureau.name)
+            else:
+                mail = compose.bureau_mail(
+                    run=run,
+                    day=run.data_date or day,
+                    bureau_name=bureau.name,
+                    to=list(bureau.alert_emails),
+                    rows=rows,
+                    ndrc_name=directory.ndrc.name,
+                    sender=sender,
+                )
+                outgoing.append(_Outgoing(mail))
+                summary.bureau_summary = "sent"
+            from_name = compose.from_name(bureau.name)
+            summary.messages = _deliver(conn, t, outgoing, run_id=run_id, from_name=from_name, now=now)
+    log.info("%s", summary.describe())
+    return summary
+
+
+def send_receipts(
+    cfg: warehouse.WarehouseConfig, *, settings: Settings | None = None, now: datetime | None = None
+) -> int:
+    """Mail every submission receipt not mailed yet to its department; returns how many went out.
+
+    A receipt of a folder that is no known department, or of a department without alert_emails,
+    stays unmailed (and is logged) until the directory says where it goes.
+    """
+    s = settings or Settings()
+    now = _now(now)
+    with warehouse.connect(cfg, autocommit=True) as conn:
+        state.ensure_tables(conn)
+        with _locked(conn):
+            pending = state.pending_receipts(conn)
+            if not pending:
+                return 0
+            directory = state.load_directory(conn)
+            outgoing = []
+            for submission_id, dept_code, subject, text, html in pending:
+                dept = directory.by_code.get(dept_code or "")
+                if dept is None or not dept.alert_emails:
+                    log.warning(
+                        "receipt %s (%s): %s; left unmailed",
+                        submission_id,
+                        subject,
+                        "no alert_emails in the directory"
+                        if dept
+                        else f"folder {dept_code!r} is no known department",
+                    )
+                    continue
+                mail = Mail(
+                    "receipt",
+                    subject,
+                    text,
+                    html,
+                    to=[(dept.name, a) for a in dept.alert_emails],
+                    dept_code=dept.code,
+                )
+                outgoing.append(_Outgoing(mail, submission_id=submission_id))
+            t = _transport(s)
+            from_name = compose.from_name(directory.bureau.name)
+            sent = _deliver(conn, t, outgoing, run_id=None, from_name=from_name, now=now)
+    if sent:
+        via = f"written to {t.where}" if t.name == "eml" else f"sent via {t.where}"
+        log.info("%d submission receipt(s) %s", len(sent), via)
+    return len(sent)
+
+
+def destination(settings: Settings | None = None) -> str:
+    """Where messages would go now: the relay (no password) or the outbox folder."""
+    t = _transport(settings or Settings())
+    return f"{t.where} (.eml files)" if t.name == "eml" else t.where

@@ -1,0 +1,272 @@
+"""The alerts' bookkeeping in the warehouse: failure streaks per department and rule, and every message sent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+
+import psycopg
+
+from market_access.alerts.compose import QualityRun, RuleResult
+from market_access.directory import Department, Directory
+from market_access.load.schema import bootstrap
+
+DDL = """
+create table if not exists ops.alert_log (
+    dept_code           text not null,
+    rule_id             text not null,
+    fingerprint         text,
+    failed_count        bigint,
+    first_failed_on     date,
+    last_failed_on      date,
+    last_passed_on      date,
+    last_run_id         text,
+    mailed_fingerprint  text,
+    last_mailed_at      timestamptz,
+    escalated_at        timestamptz,
+    updated_at          timestamptz not null,
+    primary key (dept_code, rule_id)
+);
+comment on table ops.alert_log is
+    '数据质量告警状态: 每个 (部门, 规则) 一行 — 当前失败的指纹、连续失败起始日、最近一次发信与抄送发改局时间 (alert state per department and rule)';
+comment on column ops.alert_log.fingerprint is '当前失败的指纹 (部门、规则、未通过条数、样例记录编号); 通过后为空';
+comment on column ops.alert_log.first_failed_on is '本轮连续失败的开始日期 (北京时间); 规则通过后清空';
+comment on column ops.alert_log.mailed_fingerprint is '最近一次发给部门的失败指纹; 与 last_mailed_at 同日且相同则不再重复发送';
+comment on column ops.alert_log.escalated_at is '本轮连续失败中首次抄送发改局的时间; 规则通过后清空';
+
+create table if not exists ops.alert_messages (
+    message_id          text primary key,
+    run_id              text,
+    kind                text not null check (kind in ('dept', 'bureau', 'receipt', 'escalation')),
+    dept_code           text,
+    submission_id       bigint,
+    to_addrs            text[] not null,
+    cc_addrs            text[] not null default '{}',
+    subject             text not null,
+    rule_ids            text[] not null default '{}',
+    sent_at             timestamptz not null,
+    transport           text not null check (transport in ('smtp', 'eml')),
+    location            text not null
+);
+create index if not exists alert_messages_run_idx on ops.alert_messages (run_id, kind);
+comment on table ops.alert_messages is
+    '已发出的每一封邮件 (部门告警 dept、抄送发改局的告警 escalation、数据管理局汇总 bureau、报送回执 receipt); 只在邮件服务器接收后记录 (every message handed over)';
+comment on column ops.alert_messages.location is 'SMTP 服务器 (smtp://host:port) 或 .eml 文件路径';
+"""
+
+
+class AlertError(RuntimeError):
+    """The alerts cannot run; the message says what to do."""
+
+
+def ensure_tables(conn: psycopg.Connection) -> None:
+    """ops.alert_log and ops.alert_messages (owned by the loader role, readable by transformer)."""
+    bootstrap(conn)
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('market_access.alerts.ddl'))")
+        conn.execute("set local role loader")
+        conn.execute(DDL)
+
+
+def table_exists(conn: psycopg.Connection, name: str) -> bool:
+    return conn.execute("select to_regclass(%s) is not null", (name,)).fetchone()[0]
+
+
+def load_directory(conn: psycopg.Connection) -> Directory:
+    """The department directory as the warehouse holds it (what the run saw)."""
+    if not table_exists(conn, "raw.directory__departments"):
+        raise AlertError(
+            "the department directory is not in the warehouse (raw.directory__departments): run the "
+            "submissions_inbox DAG (task load_department_directory) or "
+            "market_access.directory.load_into_warehouse first"
+        )
+    rows = conn.execute(
+        "select dept_code, dept_name, aliases, alert_emails, role, sources, freshness_days, source_line "
+        "from raw.directory__departments order by source_line, dept_code"
+    ).fetchall()
+    departments = tuple(
+        Department(code, name, tuple(aliases), tuple(emails), role, tuple(sources), fresh, line)
+        for code, name, aliases, emails, role, sources, fresh, line in rows
+    )
+    if not departments:
+        raise AlertError("raw.directory__departments is empty: load the department directory first")
+    return Directory(departments, "raw.directory__departments")
+
+
+def load_run(conn: psycopg.Connection, run_id: str) -> tuple[QualityRun, list[RuleResult]]:
+    for table in ("ops.quality_runs", "ops.quality_results"):
+        if not table_exists(conn, table):
+            raise AlertError(f"{table} does not exist: no data-quality run has been stored yet")
+    row = conn.execute(
+        "select run_id, started_at, finished_at, data_date, status, data_docs_dir "
+        "from ops.quality_runs where run_id = %s",
+        (run_id,),
+    ).fetchone()
+    if row is None:
+        raise AlertError(f"no data-quality run {run_id!r} in ops.quality_runs")
+    results = [
+        RuleResult(
+            rule_id=r[0],
+            dept_code=r[1],
+            asset=r[2],
+            source=r[3],
+            level=r[4],
+            category=r[5],
+            severity=r[6],
+            success=r[7],
+            evaluated_count=r[8],
+            failed_count=r[9],
+            failed_share=r[10],
+            sample_record_ids=tuple(str(x) for x in (r[11] or ()) if x is not None),
+            observed_on=r[12],
+            observed=r[13],
+            description_zh=r[14],
+            fix_zh=r[15],
+            deadline_zh=r[16],
+            data_docs_page=r[17],
+        )
+        for r in conn.execute(
+            "select rule_id, dept_code, asset, source, level, category, severity, success, evaluated_count, "
+            "failed_count, failed_share, sample_record_ids, observed_on, observed, description_zh, fix_zh, "
+            "deadline_zh, data_docs_page from ops.quality_results where run_id = %s order by dept_code, rule_id",
+            (run_id,),
+        ).fetchall()
+    ]
+    return QualityRun(*row), results
+
+
+def latest_run_id(conn: psycopg.Connection) -> str:
+    if not table_exists(conn, "ops.quality_runs"):
+        raise AlertError("ops.quality_runs does not exist: no data-quality run has been stored yet")
+    row = conn.execute(
+        "select run_id from ops.quality_runs order by coalesce(finished_at, started_at) desc nulls last, run_id desc "
+        "limit 1"
+    ).fetchone()
+    if row is None:
+        raise AlertError("ops.quality_runs is empty: no data-quality run has been stored yet")
+    return row[0]
+
+
+def record_streaks(
+    conn: psycopg.Connection, results: Iterable[RuleResult], run_id: str, day: date, now: datetime
+) -> None:
+    """Note what the run observed: a failure extends (or starts) its streak, a pass ends it.
+
+    Observation only; what was mailed is recorded separately, after the server accepted it.
+    """
+    failing = [r for r in results if r.success is False and r.dept_code]
+    passing = [r for r in results if r.success is True and r.dept_code]
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("set local role loader")
+        if failing:
+            cur.executemany(
+                "insert into ops.alert_log as l (dept_code, rule_id, fingerprint, failed_count, first_failed_on, "
+                "last_failed_on, last_run_id, updated_at) values (%s, %s, %s, %s, %s, %s, %s, %s) "
+                "on conflict (dept_code, rule_id) do update set "
+                "fingerprint = excluded.fingerprint, failed_count = excluded.failed_count, "
+                "first_failed_on = coalesce(l.first_failed_on, excluded.first_failed_on), "
+                "last_failed_on = greatest(l.last_failed_on, excluded.last_failed_on), "
+                "last_run_id = excluded.last_run_id, updated_at = excluded.updated_at",
+                [
+                    (r.dept_code, r.rule_id, r.fingerprint, r.failed_count, day, day, run_id, now)
+                    for r in failing
+                ],
+            )
+        if passing:
+            cur.execute(
+                "update ops.alert_log as l set fingerprint = null, failed_count = null, first_failed_on = null, "
+                "escalated_at = null, last_passed_on = %s, last_run_id = %s, updated_at = %s "
+                "from unnest(%s::text[], %s::text[]) as p (dept_code, rule_id) "
+                "where l.dept_code = p.dept_code and l.rule_id = p.rule_id",
+                (day, run_id, now, [r.dept_code for r in passing], [r.rule_id for r in passing]),
+            )
+
+
+def load_log(conn: psycopg.Connection, dept_codes: list[str]) -> dict[tuple[str, str], dict]:
+    cur = conn.execute(
+        "select dept_code, rule_id, first_failed_on, mailed_fingerprint, last_mailed_at, escalated_at "
+        "from ops.alert_log where dept_code = any(%s)",
+        (dept_codes,),
+    )
+    return {
+        (r[0], r[1]): {
+            "first_failed_on": r[2],
+            "mailed_fingerprint": r[3],
+            "last_mailed_at": r[4],
+            "escalated_at": r[5],
+        }
+        for r in cur.fetchall()
+    }
+
+
+def bureau_summary_sent(conn: psycopg.Connection, run_id: str) -> bool:
+    return (
+        conn.execute(
+            "select 1 from ops.alert_messages where run_id = %s and kind = 'bureau' limit 1", (run_id,)
+        ).fetchone()
+        is not None
+    )
+
+
+def record_message(
+    conn: psycopg.Connection,
+    *,
+    message_id: str,
+    run_id: str | None,
+    kind: str,
+    dept_code: str | None,
+    to: list[str],
+    cc: list[str],
+    subject: str,
+    rule_ids: list[str],
+    sent_at: datetime,
+    transport: str,
+    location: str,
+    submission_id: int | None = None,
+    mailed: list[tuple[str, str, str, bool]] = (),
+) -> None:
+    """One accepted message and what it settles, in one transaction.
+
+    `mailed`: (dept_code, rule_id, fingerprint, escalated) of each failure the message reported.
+    """
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("set local role loader")
+        cur.execute(
+            "insert into ops.alert_messages (message_id, run_id, kind, dept_code, submission_id, to_addrs, cc_addrs, "
+            "subject, rule_ids, sent_at, transport, location) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                message_id,
+                run_id,
+                kind,
+                dept_code,
+                submission_id,
+                to,
+                cc,
+                subject,
+                rule_ids,
+                sent_at,
+                transport,
+                location,
+            ),
+        )
+        if mailed:
+            cur.executemany(
+                "update ops.alert_log set mailed_fingerprint = %s, last_mailed_at = %s, "
+                "escalated_at = case when %s then coalesce(escalated_at, %s) else escalated_at end "
+                "where dept_code = %s and rule_id = %s",
+                [(fp, sent_at, esc, sent_at, dept, rule) for dept, rule, fp, esc in mailed],
+            )
+        if submission_id is not None:
+            cur.execute(
+                "update ops.submission_receipts set mailed_at = %s where submission_id = %s and mailed_at is null",
+                (sent_at, submission_id),
+            )
+
+
+def pending_receipts(conn: psycopg.Connection) -> list[tuple]:
+    if not table_exists(conn, "ops.submission_receipts"):
+        return []
+    return conn.execute(
+        "select submission_id, dept_code, subject, body_text, body_html from ops.submission_receipts "
+        "where mailed_at is null order by submission_id"
+    ).fetchall()
