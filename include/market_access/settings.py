@@ -201,6 +201,22 @@ class Settings:
         return self.root / "expectations"
 
     @property
+    def quality_as_of(self):
+        """The data date quality runs judge against (QUALITY_AS_OF, YYYY-MM-DD); unset: the run's
+        logical date. `make run` sets it to the simulators' clock, whose data ends there."""
+        from datetime import date
+
+        raw = _env("QUALITY_AS_OF", "")
+        if not raw:
+            return None
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            raise ValueError(
+                f"environment variable QUALITY_AS_OF={raw!r} is not a date (YYYY-MM-DD)"
+            ) from None
+
+    @property
     def quality_workers(self) -> int:
         """Processes that validate departments side by side (QUALITY_WORKERS; 1 = in the caller)."""
         return _env_int("QUALITY_WORKERS", min(os.cpu_count() or 1, 2), 1, 16)

@@ -1,0 +1,174 @@
+"""ops.quality_runs / quality_results / quality_row_failures: the tables, and writing a run into them.
+
+Owned by the loader role like the other ops tables; the transformer reads them (dbt builds on
+them), analysts do not (they have no access to ops at all). A run's results, its failing record
+ids and its final status commit in one transaction; a failed run keeps its run row, status
+'failed', and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import psycopg
+
+DDL = """
+create table if not exists ops.quality_runs (
+    run_id              text primary key,
+    started_at          timestamptz not null,
+    finished_at         timestamptz,
+    data_date           date not null,
+    status              text not null check (status in ('running', 'succeeded', 'failed')),
+    data_docs_dir       text
+);
+comment on table ops.quality_runs is
+    '数据质量检查运行: 每次运行一行 (data_date 为北京时间的数据日期; status running/succeeded/failed)';
+
+create table if not exists ops.quality_results (
+    run_id              text not null references ops.quality_runs (run_id) on delete cascade,
+    rule_id             text not null,
+    dept_code           text not null,
+    asset               text not null,
+    source              text not null,
+    level               text not null check (level in ('row', 'dataset')),
+    category            text not null,
+    severity            text not null check (severity in ('blocking', 'warning')),
+    success             boolean not null,
+    evaluated_count     bigint not null,
+    failed_count        bigint not null,
+    failed_share        numeric,
+    sample_record_ids   text[] not null default '{}',
+    observed_on         date,
+    observed            text,
+    description_zh      text not null,
+    fix_zh              text not null,
+    deadline_zh         text,
+    data_docs_page      text,
+    primary key (run_id, rule_id, dept_code)
+);
+create index if not exists quality_results_dept_idx on ops.quality_results (dept_code, run_id);
+comment on table ops.quality_results is
+    '数据质量检查结果: 每次运行、每条规则、每个适用部门一行 (one row per run, rule and department)';
+
+create table if not exists ops.quality_row_failures (
+    run_id              text not null references ops.quality_runs (run_id) on delete cascade,
+    rule_id             text not null,
+    asset               text not null,
+    dept_code           text not null,
+    record_id           text not null,
+    severity            text not null check (severity in ('blocking', 'warning')),
+    primary key (run_id, rule_id, record_id)
+);
+create index if not exists quality_row_failures_dept_idx on ops.quality_row_failures (run_id, dept_code);
+comment on table ops.quality_row_failures is
+    '行级规则的全部失败记录 (仅记录编号, 不含个人信息; every failing record id of every row-level rule)';
+
+grant select on ops.quality_runs, ops.quality_results, ops.quality_row_failures to transformer;
+revoke all on ops.quality_runs, ops.quality_results, ops.quality_row_failures from public;
+"""
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    rule_id: str
+    dept_code: str
+    asset: str
+    source: str
+    level: str
+    category: str
+    severity: str
+    success: bool
+    evaluated_count: int
+    failed_count: int
+    failed_share: float | None
+    sample_record_ids: tuple[str, ...]
+    observed_on: date | None
+    observed: str | None
+    description_zh: str
+    fix_zh: str
+    deadline_zh: str | None
+    data_docs_page: str | None
+
+
+def ensure_tables(conn: psycopg.Connection) -> None:
+    """Create the tables (idempotent), as loader."""
+    from market_access.load.schema import bootstrap
+
+    bootstrap(conn)
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('market_access.quality.ddl'))")
+        conn.execute("set local role loader")
+        conn.execute(DDL)
+
+
+def start_run(
+    conn: psycopg.Connection, run_id: str, started_at: datetime, data_date: date, docs_dir: str
+) -> None:
+    with conn.transaction():
+        conn.execute("set local role loader")
+        conn.execute(
+            "insert into ops.quality_runs (run_id, started_at, data_date, status, data_docs_dir) "
+            "values (%s, %s, %s, 'running', %s)",
+            (run_id, started_at, data_date, docs_dir),
+        )
+
+
+def finish_run(
+    conn: psycopg.Connection,
+    run_id: str,
+    finished_at: datetime,
+    results: list[ResultRow],
+    failures: list[tuple[str, str, str, str, str]],
+) -> None:
+    """Results, failing records (rule_id, asset, dept_code, record_id, severity) and the run's
+    status 'succeeded', in one transaction."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("set local role loader")
+        with cur.copy(
+            "copy ops.quality_results (run_id, rule_id, dept_code, asset, source, level, category, severity, "
+            "success, evaluated_count, failed_count, failed_share, sample_record_ids, observed_on, observed, "
+            "description_zh, fix_zh, deadline_zh, data_docs_page) from stdin"
+        ) as copy:
+            for r in results:
+                copy.write_row(
+                    (
+                        run_id,
+                        r.rule_id,
+                        r.dept_code,
+                        r.asset,
+                        r.source,
+                        r.level,
+                        r.category,
+                        r.severity,
+                        r.success,
+                        r.evaluated_count,
+                        r.failed_count,
+                        r.failed_share,
+                        list(r.sample_record_ids),
+                        r.observed_on,
+                        r.observed,
+                        r.description_zh,
+                        r.fix_zh,
+                        r.deadline_zh,
+                        r.data_docs_page,
+                    )
+                )
+        with cur.copy(
+            "copy ops.quality_row_failures (run_id, rule_id, asset, dept_code, record_id, severity) from stdin"
+        ) as copy:
+            for rule_id, asset, dept_code, record_id, severity in failures:
+                copy.write_row((run_id, rule_id, asset, dept_code, record_id, severity))
+        cur.execute(
+            "update ops.quality_runs set status = 'succeeded', finished_at = %s where run_id = %s",
+            (finished_at, run_id),
+        )
+
+
+def fail_run(conn: psycopg.Connection, run_id: str, finished_at: datetime) -> None:
+    with conn.transaction():
+        conn.execute("set local role loader")
+        conn.execute(
+            "update ops.quality_runs set status = 'failed', finished_at = %s where run_id = %s",
+            (finished_at, run_id),
+        )
