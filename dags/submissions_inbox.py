@@ -16,6 +16,9 @@ named `<模板名>_<期间>.<ext>` (e.g. `违规案例_2026-06.xlsx`, `整改台
    period supersedes the earlier one (`raw.submissions__<template>_current`). Each file is moved to
    `_archive/<dept_code>/<outcome>/` with its receipt (`<name>.receipt.txt`, also in
    `ops.submission_receipts`); `ops.submission_files` keeps one row per received file.
+3. `send_receipts`: every receipt not mailed yet goes to its department's addresses through the
+   `smtp_default` connection (without one: `.eml` files in `ALERT_MAIL_DIR`); `mailed_at` is set
+   only once the server has accepted the message.
 
 - **Schedule**: every 15 minutes (`SUBMISSIONS_SCHEDULE` overrides), Asia/Shanghai.
 - **Emits** the Assets `raw.submissions__<template>` for the four templates.
@@ -66,7 +69,14 @@ def submissions_inbox():
 
         return run()
 
-    load_department_directory() >> process_inbox()
+    @task
+    def send_receipts() -> dict:
+        """Mail the receipts of the files just processed to their departments (smtp_default or the outbox)."""
+        from market_access.alerts.tasks import send_submission_receipts
+
+        return send_submission_receipts()
+
+    load_department_directory() >> process_inbox() >> send_receipts()
 
 
 submissions_inbox()

@@ -107,12 +107,39 @@
             round(r.numerator / nullif(r.denominator, 0), 4) as value,
             c.formula_zh as definition_zh,
             r.excluded_count,
-            r.excluded_reasons
+            r.excluded_reasons,
+            case when p.rule_ids is not null then '待核实' else '已发布' end as publication_status,
+            p.rule_ids as provisional_rule_ids
         from rolled_up as r
         left join {{ ref('indicator_catalogue') }} as c on c.indicator_code = r.indicator_code
+        {# a blocking dataset-level failure (late feed, volume collapse) on a day of the period: 待核实;
+           the district row is provisional when any department's is #}
+        left join lateral (
+            select string_agg(distinct pd.rule_ids, ',' order by pd.rule_ids) as rule_ids
+            from {{ ref('int_quality__provisional_days') }} as pd
+            where (pd.dept_code = r.dept_code or r.is_district)
+                and pd.observed_on >= r.period_start
+                and pd.observed_on < r.period_start + case r.period_type
+                    when 'month' then interval '1 month'
+                    when 'quarter' then interval '3 months'
+                    when 'half_year' then interval '6 months'
+                    else interval '1 year'
+                end
+        ) as p on true
         where r.dept_code is not null
     )
 {% endmacro %}
+
+{#-
+    A fact's rows with the blocking quality rules they fail (quality_rule_ids, null when clean):
+    `asset` is the relation the rule catalogue checks, `key` the fact column holding its record id.
+-#}
+{% macro with_quality_flags(relation, asset, key) -%}
+    select f.*, q.rule_ids as quality_rule_ids
+    from {{ relation }} as f
+    left join {{ ref('int_quality__blocking_records') }} as q
+        on q.asset = '{{ asset }}' and q.record_id = f.{{ key }}
+{%- endmacro %}
 
 {#- The month, quarter, half-year and year a date falls in: (period_type, period_label, period_start). -#}
 {% macro _period_values(d) -%}

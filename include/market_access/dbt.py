@@ -79,8 +79,9 @@ def run_dbt(
 
 
 def ensure_sources(conn: psycopg.Connection) -> None:
-    """Every raw table dbt reads exists, even before its first sync or first submitted file."""
+    """Every table dbt reads exists, even before its first sync, submitted file or quality run."""
     from market_access.load.schema import bootstrap, ensure_raw_table
+    from market_access.quality import results
     from market_access.sources import catalog
     from market_access.submissions.inbox import ensure_tables
 
@@ -88,6 +89,7 @@ def ensure_sources(conn: psycopg.Connection) -> None:
     for resource in catalog.all_resources():
         ensure_raw_table(conn, resource)
     ensure_tables(conn)
+    results.ensure_tables(conn)
 
 
 def prepare_warehouse(conn: psycopg.Connection, settings=None) -> str:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from market_access import deid, warehouse
@@ -19,7 +20,12 @@ from market_access.sources.connection import SourceConnection, env_var_for
 from market_access.submissions.summary import last_submission_id, print_submissions_table, submissions_summary
 
 # DAGs in dependency order: the syncs and the department inbox land raw data, then dbt builds
-RUN_ORDER = [f"sync_{name}" for name in catalog.systems()] + ["submissions_inbox", "build_warehouse"]
+RUN_ORDER = [f"sync_{name}" for name in catalog.systems()] + [
+    "submissions_inbox",
+    "build_warehouse",
+    "data_quality",
+    "publish_marts",
+]
 
 
 def say(msg: str = "") -> None:
@@ -67,7 +73,19 @@ class Stack:
             env[deid.KEY_ID_ENV] = key.key_id
         for system, uri in self.sources.items():
             env[env_var_for(catalog.system(system).conn_id)] = uri
+        clock = self.simulated_clock()
+        if clock and len(self.simulated) == len(catalog.systems()):
+            # the simulated county's data ends at its clock: judge feed freshness and deadlines there
+            env.setdefault("QUALITY_AS_OF", clock)
         return env
+
+    def simulated_clock(self) -> str | None:
+        """The simulators' present (YYYY-MM-DD), from their state file."""
+        state = self.settings.simulator_dir / "state.json"
+        try:
+            return str(json.loads(state.read_text(encoding="utf-8"))["clock"])[:10]
+        except (OSError, ValueError, KeyError):
+            return None
 
     def stop_simulators(self) -> None:
         proc = self.simulator_proc
@@ -343,11 +361,64 @@ def generate_demo_submissions(s: Settings) -> None:
     say(f"• submissions: {len(out)} demo files of simulated day {day} written to {s.submissions_inbox}")
 
 
+def print_quality_summary(cfg: warehouse.WarehouseConfig, since: datetime) -> None:
+    """The newest quality run per department, its mails and the receipts mailed since `since`."""
+    with warehouse.connect(cfg, autocommit=True) as conn:
+        exists = conn.execute("select to_regclass('ops.quality_runs') is not null").fetchone()[0]
+        run = (
+            conn.execute(
+                "select run_id, data_date, status, extract(epoch from finished_at - started_at), data_docs_dir "
+                "from ops.quality_runs order by started_at desc limit 1"
+            ).fetchone()
+            if exists
+            else None
+        )
+        if run is None:
+            say("  no quality run yet")
+            return
+        run_id, data_date, status, seconds, docs = run
+        rows = conn.execute(
+            """
+            select coalesce(d.dept_name, q.dept_code), count(*),
+                   count(*) filter (where not q.success),
+                   count(*) filter (where not q.success and q.severity = 'blocking'),
+                   coalesce(sum(q.failed_count) filter (where q.level = 'row'), 0)
+            from ops.quality_results as q
+            left join raw.directory__departments as d using (dept_code)
+            where q.run_id = %s
+            group by 1 order by 3 desc, 1
+            """,
+            (run_id,),
+        ).fetchall()
+        has_mail = conn.execute("select to_regclass('ops.alert_messages') is not null").fetchone()[0]
+        mails = (
+            conn.execute(
+                "select kind, count(*), min(transport), min(location) from ops.alert_messages "
+                "where run_id = %s or (kind = 'receipt' and sent_at >= %s) group by kind order by kind",
+                (run_id, since),
+            ).fetchall()
+            if has_mail
+            else []
+        )
+    took = f"{seconds:.1f}s" if seconds is not None else "-"
+    say(f"  run {run_id} as of {data_date}: {status} in {took}; Data Docs {docs}")
+    # numbers first, the Chinese name last: CJK characters are two columns wide
+    say(f"  {'rules':>6} {'failed':>7} {'blocking':>9} {'failing rows':>13}  department")
+    for name, n, failed, blocking, failing_rows in rows:
+        say(f"  {n:>6} {failed:>7} {blocking:>9} {failing_rows:>13}  {name}")
+    if not mails:
+        say("  mails: none")
+    for kind, n, transport, location in mails:
+        where = str(Path(location).parent) if transport == "eml" else location
+        say(f"  mails ({kind}): {n} via {transport} → {where}")
+
+
 def run_all(s: Settings) -> int:
     """`make run`: bring the stack up, run every DAG once through Airflow, print a summary."""
     from market_access.load.schema import bootstrap
 
     t_start = time.monotonic()
+    started_at = datetime.now(UTC)
     say("市场准入效能评估数据平台 — make run")
     advance = s.sim_advance_days if (s.simulator_dir / "state.json").exists() else 0
     stack = bring_up(s, advance_days=advance)
@@ -386,6 +457,9 @@ def run_all(s: Settings) -> int:
     say("══ 部门报送 department submissions (this run) ══")
     print_submissions_table(submissions_summary(stack.warehouse, since_submission=before_submission))
     say("")
+    say("══ 数据质量与告警 data quality and alerts (latest run) ══")
+    print_quality_summary(stack.warehouse, started_at)
+    say("")
     say(
         f"Time taken: {time.monotonic() - t_start:.1f}s ("
         + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())
@@ -403,6 +477,9 @@ def run_all(s: Settings) -> int:
     say("                batches in ops.load_batches, unparseable records in ops.quarantine")
     say(f"  submissions   inbox {s.submissions_inbox} (one folder per dept_code; archive in _archive/);")
     say("                raw.submissions__<template>[_current]; files, receipts, rows in ops.submission_*")
+    say("  quality       rules config/quality_rules.yml; results ops.quality_results, history in")
+    say(f"                marts.mart_data_quality_scorecard; Data Docs {s.quality_data_docs_dir}")
+    say(f"  mail          smtp_default if configured, else .eml files in {s.alert_mail_dir}")
     say(f"  airflow       AIRFLOW_HOME={s.airflow_home} (SQLite metadata); logs in {s.log_dir / 'run'}")
     if stack.simulated:
         say(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from pi_scan import find_leaks  # tests/: shared with the staging test
 
 from market_access import warehouse
 from market_access.simulators.world import World
@@ -94,3 +95,24 @@ def test_make_run_twice(local_dir):
     assert new_rows == changed          # exactly the day's new, corrected and deleted records
     assert versions_after - versions_before == changed
     assert windows == 0                 # every second-run window started at a watermark
+
+    # the whole chain ran on both days: quality run, mails captured locally, marts published
+    assert "数据质量与告警" in second and "via eml" in second, second[-3000:]
+    with warehouse.connect(cfg, autocommit=True) as conn:
+        runs = conn.execute("select count(*) from ops.quality_runs where status = 'succeeded'").fetchone()[0]
+        days = conn.execute("select count(distinct quality_date) from marts.mart_data_quality_scorecard").fetchone()[0]
+        composite = conn.execute("select count(*) from marts.mart_composite_evaluation").fetchone()[0]
+        outbox = list((local_dir / "mail" / "outbox").rglob("*.eml"))
+        # no personal information in clear in any de-identified layer, including submissions' PI
+        submitted_names = {
+            v
+            for (v,) in conn.execute(
+                """select payload ->> 'complainant_name' from raw.submissions__barrier_complaints
+                   union select payload ->> 'lead_official' from raw.submissions__rectification_ledger"""
+            ).fetchall()
+            if v
+        }
+        leaks = find_leaks(conn, world, extra_names=submitted_names, min_names=100, min_values=1_000)
+    assert runs >= 2 and days >= 1 and composite > 0
+    assert outbox
+    assert not leaks, leaks[:20]

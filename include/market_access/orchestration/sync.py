@@ -57,7 +57,9 @@ def run_sync(system: str, resource: str, window_end: datetime) -> dict:
     )
     with warehouse.connect(warehouse_config(), autocommit=True) as conn:
         try:
-            result = sync_resource(conn, client, res, until=window_end, page_size=s.page_size, lookback=s.lookback)
+            result = sync_resource(
+                conn, client, res, until=window_end, page_size=s.page_size, lookback=s.lookback
+            )
         except PermanentSourceError as exc:
             from airflow.sdk.exceptions import AirflowFailException
 

@@ -11,9 +11,7 @@ OWNER = "数据管理局"
 
 
 def _doc(system: catalog.System, schedule: str) -> str:
-    rows = "\n".join(
-        f"| `{r.name}` | {r.title} | `{r.qualified_table}` |" for r in system.resources
-    )
+    rows = "\n".join(f"| `{r.name}` | {r.title} | `{r.qualified_table}` |" for r in system.resources)
     return f"""
 # 同步 {system.title} (`{system.name}`)
 
@@ -62,6 +60,7 @@ def build_sync_dag(system_name: str):
     )
     def sync_system():
         for res in system.resources:
+
             @task(
                 task_id=f"sync_{res.name.replace('-', '_')}",
                 outlets=[Asset(res.asset_name)],

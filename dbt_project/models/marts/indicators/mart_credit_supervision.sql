@@ -1,11 +1,11 @@
 with
 
 licences as (
-    select * from {{ ref('fct_licences') }}
+    {{ with_quality_flags(ref('fct_licences'), 'staging.stg_credit__admin_licenses', 'license_id') }}
 ),
 
 penalties as (
-    select * from {{ ref('fct_penalties') }}
+    {{ with_quality_flags(ref('fct_penalties'), 'staging.stg_credit__admin_penalties', 'penalty_id') }}
 ),
 
 market_supervision_depts as (
@@ -20,20 +20,20 @@ events as (
         'CR01' as indicator_code, dept_code, decided_on as event_on, 'licence:' || license_id as subject_key,
         (case when is_reported_on_time then 1 else 0 end)::numeric as numerator_value,
         1::numeric as denominator_value, 'count' as aggregation,
-        case when dept_code is null then '部门无法解析' when is_publication_pending then '公示期限未到' end
+        case when quality_rule_ids is not null then '质量规则阻断 ' || quality_rule_ids when dept_code is null then '部门无法解析' when is_publication_pending then '公示期限未到' end
             as excluded_reason
     from licences
     union all
     select
         'CR01', dept_code, decided_on, 'penalty:' || penalty_id, case when is_reported_on_time then 1 else 0 end, 1,
         'count',
-        case when dept_code is null then '部门无法解析' when is_publication_pending then '公示期限未到' end
+        case when quality_rule_ids is not null then '质量规则阻断 ' || quality_rule_ids when dept_code is null then '部门无法解析' when is_publication_pending then '公示期限未到' end
     from penalties
     union all
     {# CR03 信用修复告知率: publishable penalties (warning-only ones are not published) #}
     select
         'CR03', dept_code, decided_on, penalty_id, case when has_repair_notice then 1 else 0 end, 1, 'count',
-        case when dept_code is null then '部门无法解析' when is_warning_only then '仅警告, 不公示' end
+        case when quality_rule_ids is not null then '质量规则阻断 ' || quality_rule_ids when dept_code is null then '部门无法解析' when is_warning_only then '仅警告, 不公示' end
     from penalties
     union all
     {#
@@ -46,6 +46,7 @@ events as (
         case when p.reported_on is not null and p.reported_on <= {{ add_working_days('p.decided_on', 20) }} then 1 else 0 end,
         1, 'count',
         case
+            when p.quality_rule_ids is not null then '质量规则阻断 ' || p.quality_rule_ids
             when p.is_warning_only then '仅警告, 不公示'
             {# as of the newest decision or publication the data has seen #}
             when p.reported_on is null and {{ add_working_days('p.decided_on', 20) }}
@@ -58,7 +59,7 @@ events as (
     select
         'CR04', dept_code, decided_on, party_key, case when has_successful_repair then 1 else 0 end, 1,
         'count_distinct',
-        case when dept_code is null then '部门无法解析' end
+        case when quality_rule_ids is not null then '质量规则阻断 ' || quality_rule_ids when dept_code is null then '部门无法解析' end
     from penalties
 ),
 

@@ -1,11 +1,12 @@
 with
 
 violations as (
-    select * from {{ ref('fct_submissions_violation_cases') }}
+    {{ with_quality_flags(ref('fct_submissions_violation_cases'), 'staging.stg_submissions__violation_cases', 'violation_case_key') }}
 ),
 
 mapped as (
-    select * from {{ ref('int_negative_list_items_mapped') }}
+    {# not records the quality rules check #}
+    select *, null::text as quality_rule_ids from {{ ref('int_negative_list_items_mapped') }}
 ),
 
 per_item as (
@@ -35,7 +36,7 @@ events as (
     select
         'NL02', dept_code, found_on, violation_case_key,
         case when is_closed then 1 else 0 end, 1, 'count',
-        case when dept_code is null then '部门无法解析' end
+        case when quality_rule_ids is not null then '质量规则阻断 ' || quality_rule_ids when dept_code is null then '部门无法解析' end
     from violations
 ),
 

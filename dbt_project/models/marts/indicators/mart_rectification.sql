@@ -6,7 +6,7 @@
 with
 
 problems as (
-    select * from {{ ref('fct_submissions_rectifications') }}
+    {{ with_quality_flags(ref('fct_submissions_rectifications'), 'staging.stg_submissions__rectification_ledger', 'problem_key') }}
 ),
 
 events as (
@@ -14,12 +14,12 @@ events as (
         'RC01' as indicator_code, dept_code, completion_due_on as event_on, problem_key as subject_key,
         (case when is_rectified then 1 else 0 end)::numeric as numerator_value, 1::numeric as denominator_value,
         'count' as aggregation,
-        case when dept_code is null then '部门无法解析' end as excluded_reason
+        case when quality_rule_ids is not null then '质量规则阻断 ' || quality_rule_ids when dept_code is null then '部门无法解析' end as excluded_reason
     from problems
     union all
     select
         'RC02', dept_code, completion_due_on, problem_key, case when is_overdue then 1 else 0 end, 1, 'count',
-        case when dept_code is null then '部门无法解析' end
+        case when quality_rule_ids is not null then '质量规则阻断 ' || quality_rule_ids when dept_code is null then '部门无法解析' end
     from problems
 ),
 

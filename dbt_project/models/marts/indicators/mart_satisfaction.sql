@@ -5,14 +5,14 @@
 with
 
 answers as (
-    select * from {{ ref('fct_submissions_satisfaction') }}
+    {{ with_quality_flags(ref('fct_submissions_satisfaction'), 'staging.stg_submissions__satisfaction_survey', 'answer_key') }}
 ),
 
 events as (
     select
         'SAT01' as indicator_code, dept_code, answered_on as event_on, answer_key as subject_key,
         score::numeric as numerator_value, 1::numeric as denominator_value, 'sum' as aggregation,
-        case when dept_code is null then '部门无法解析' when score is null then '得分缺失' end as excluded_reason
+        case when quality_rule_ids is not null then '质量规则阻断 ' || quality_rule_ids when dept_code is null then '部门无法解析' when score is null then '得分缺失' end as excluded_reason
     from answers
     union all
     select
@@ -24,7 +24,7 @@ events as (
             when 'overall' then 'SAT06'
         end,
         dept_code, answered_on, answer_key, score, 1, 'sum',
-        case when dept_code is null then '部门无法解析' when score is null then '得分缺失' end
+        case when quality_rule_ids is not null then '质量规则阻断 ' || quality_rule_ids when dept_code is null then '部门无法解析' when score is null then '得分缺失' end
     from answers
     where dimension is not null
 ),

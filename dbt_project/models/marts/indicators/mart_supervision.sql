@@ -1,19 +1,21 @@
 with
 
 tasks as (
-    select * from {{ ref('fct_inspection_tasks') }}
+    {{ with_quality_flags(ref('fct_inspection_tasks'), 'staging.stg_random_inspection__tasks', 'task_id') }}
 ),
 
 results as (
-    select * from {{ ref('fct_inspection_results') }}
+    {{ with_quality_flags(ref('fct_inspection_results'), 'staging.stg_random_inspection__results', 'result_id') }}
 ),
 
 coverage as (
-    select * from {{ ref('int_inspection_objects_covered') }}
+    {# not records the quality rules check #}
+    select *, null::text as quality_rule_ids from {{ ref('int_inspection_objects_covered') }}
 ),
 
 plans as (
-    select * from {{ ref('int_inspection_plans_expected') }}
+    {# not records the quality rules check #}
+    select *, null::text as quality_rule_ids from {{ ref('int_inspection_plans_expected') }}
 ),
 
 events as (
@@ -22,20 +24,20 @@ events as (
         'SV02' as indicator_code, dept_code, starts_on as event_on, task_id as subject_key,
         (case when is_joint then 1 else 0 end)::numeric as numerator_value, 1::numeric as denominator_value,
         'count' as aggregation,
-        case when dept_code is null then '部门无法解析' end as excluded_reason
+        case when quality_rule_ids is not null then '质量规则阻断 ' || quality_rule_ids when dept_code is null then '部门无法解析' end as excluded_reason
     from tasks
     union all
     {# SV05 信用+双随机应用率 #}
     select
         'SV05', dept_code, starts_on, task_id, case when is_risk_based then 1 else 0 end, 1, 'count',
-        case when dept_code is null then '部门无法解析' end
+        case when quality_rule_ids is not null then '质量规则阻断 ' || quality_rule_ids when dept_code is null then '部门无法解析' end
     from tasks
     union all
     {# SV04 抽查结果公示及时率: 20 working days after the inspection, by inspection date #}
     select
         'SV04', dept_code, inspected_on, result_id, case when is_published_on_time then 1 else 0 end, 1,
         'count',
-        case when dept_code is null then '部门无法解析' when is_publication_pending then '公示期限未到' end
+        case when quality_rule_ids is not null then '质量规则阻断 ' || quality_rule_ids when dept_code is null then '部门无法解析' when is_publication_pending then '公示期限未到' end
     from results
     union all
     {# SV01 双随机抽查覆盖率: entities in the department's 检查对象名录库 inspected that year (year only) #}
