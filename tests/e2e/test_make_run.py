@@ -16,7 +16,9 @@ from market_access import warehouse
 from market_access.simulators.world import World
 from market_access.sources import catalog
 
-pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+# two `make run`s with every DAG through `airflow dags test`: about 12 minutes here, so more than
+# the suite-wide 900 s limit of a single test
+pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 SEED, SCALE = 5, 0.01
 
