@@ -20,8 +20,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import Asset, AssetAny, dag, task
 
@@ -42,14 +40,7 @@ RAW_ASSETS = [r.asset_name for r in catalog.all_resources()] + [t.asset_name for
     max_active_runs=1,
     tags=["warehouse", "dbt", "cosmos"],
     doc_md=__doc__,
-    default_args={
-        "owner": wh.OWNER,
-        "retries": max(1, settings().task_retries),
-        "retry_delay": timedelta(seconds=settings().retry_delay_seconds),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=30),
-        "execution_timeout": timedelta(hours=2),
-    },
+    default_args=wh.dbt_default_args(),
 )
 def build_warehouse():
     @task

@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import Asset, dag, task
 
@@ -29,14 +27,7 @@ from market_access.settings import settings
     max_active_runs=1,
     tags=["warehouse", "dbt", "cosmos", "marts"],
     doc_md=__doc__,
-    default_args={
-        "owner": wh.OWNER,
-        "retries": max(1, settings().task_retries),
-        "retry_delay": timedelta(seconds=settings().retry_delay_seconds),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=30),
-        "execution_timeout": timedelta(hours=2),
-    },
+    default_args=wh.dbt_default_args(),
 )
 def publish_marts():
     @task

@@ -202,30 +202,24 @@ begin
 end
 $$;
 
-create or replace function util.mask_ric(value text) returns text
-language plpgsql immutable strict parallel safe
+{# first 3 and last 4 characters kept (domain.md §4), all hidden when shorter than 8 #}
+create or replace function util.mask_middle(c text) returns text
+language sql immutable strict parallel safe
 as $$
-declare
-    c text := util.ric_to_18(value);
-begin
-    if length(c) > 7 then
-        return left(c, 3) || repeat('*', length(c) - 7) || right(c, 4);
-    end if;
-    return repeat('*', length(c));
-end
+    select case when length(c) > 7 then left(c, 3) || repeat('*', length(c) - 7) || right(c, 4)
+        else repeat('*', length(c)) end
+$$;
+
+create or replace function util.mask_ric(value text) returns text
+language sql immutable strict parallel safe
+as $$
+    select util.mask_middle(util.ric_to_18(value))
 $$;
 
 create or replace function util.mask_phone(value text) returns text
-language plpgsql immutable strict parallel safe
+language sql immutable strict parallel safe
 as $$
-declare
-    c text := util.phone_normalize(value);
-begin
-    if length(c) > 7 then
-        return left(c, 3) || repeat('*', length(c) - 7) || right(c, 4);
-    end if;
-    return repeat('*', length(c));
-end
+    select util.mask_middle(util.phone_normalize(value))
 $$;
 
 {# keep the surname (two characters for the common compound surnames) #}

@@ -4,10 +4,8 @@ Expectations; counts, record ids and working days checked against values worked 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-import os
 import re
 import unicodedata
 import uuid
@@ -19,10 +17,10 @@ import psycopg
 import pytest
 from stdnum.cn import uscc as stdnum_uscc
 from test_sync import make_servers, sync_everything  # sibling modules: pytest puts their folder on sys.path
-from test_warehouse_staging import KEY, KEY_ID
+from warehouse_world import REPO, parse_day, prepare, scratch_database
 
-from market_access import deid, directory, warehouse
-from market_access.dbt import ensure_sources, grant_transformer, run_dbt
+from market_access import directory, warehouse
+from market_access.dbt import run_dbt
 from market_access.quality import run_quality
 from market_access.quality.batches import QualityConfigError
 from market_access.settings import Settings
@@ -30,8 +28,6 @@ from market_access.simulators import submissions as sim_submissions
 from market_access.simulators.world import World
 from market_access.submissions.inbox import process_inbox
 
-REPO = Path(__file__).resolve().parents[2]
-DEPARTMENTS_CSV = REPO / "config" / "departments.csv"
 # the models the quality rules read: staging, and the working-day calendar (with its seeds)
 BUILD = [
     "build",
@@ -41,8 +37,6 @@ BUILD = [
     "--exclude",
     "resource_type:test",
     "resource_type:unit_test",
-    "--vars",
-    "{raw_lookback_minutes: 0}",
 ]
 AS_OF = date(2026, 7, 1)  # the simulated world's clock: its data runs to 2026-06-30
 DEPT = "1136042107147713X5"  # 区生态环境局: the department whose licences get the planted failures
@@ -76,21 +70,6 @@ def norm_code(value) -> str | None:
         return None
     v = re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(value))).upper()
     return v or None
-
-
-def parse_day(value) -> date | None:
-    if not value:
-        return None
-    v = unicodedata.normalize("NFKC", str(value)).strip()
-    m = re.match(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T].*)?$", v) or re.match(
-        r"^(\d{4})(\d{2})(\d{2})$", v
-    )
-    if not m:
-        return None
-    try:
-        return date(*map(int, m.groups()))
-    except ValueError:
-        return None
 
 
 def working_days(start: date, end: date) -> int:
@@ -184,10 +163,6 @@ def plant(conn, dirs: directory.Directory) -> dict:
 
 @pytest.fixture(scope="module")
 def run(pg_server, tmp_path_factory):
-    name = f"t_quality_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with warehouse.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    cfg = dataclasses.replace(pg_server, dbname=name)
     tmp = tmp_path_factory.mktemp("quality")
     env = pytest.MonkeyPatch()
     env.setenv("MARKET_ACCESS_LOCAL_DIR", str(tmp / "local"))
@@ -195,13 +170,9 @@ def run(pg_server, tmp_path_factory):
         env.delenv(var, raising=False)
     world = World(seed=11, scale=0.02)
     servers = make_servers(world)
-    dirs = directory.load(DEPARTMENTS_CSV)
     try:
-        with warehouse.connect(cfg, autocommit=True) as conn:
-            ensure_sources(conn)
-            grant_transformer(conn)
-            deid.install_key(conn, KEY, KEY_ID)
-            directory.load_into_warehouse(conn, dirs)
+        with scratch_database(pg_server, "t_quality") as cfg, warehouse.connect(cfg, autocommit=True) as conn:
+            dirs = prepare(conn)
             sync_everything(conn, servers)
             inbox = tmp / "inbox"
             sim_submissions.generate(inbox, seed=1, quarter="2026Q2", day=0, directory=dirs)
@@ -215,8 +186,6 @@ def run(pg_server, tmp_path_factory):
         for s in servers.values():
             s.stop()
         env.undo()
-        with warehouse.connect(pg_server, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 def result(conn, run_id: str, rule_id: str, dept: str = DEPT) -> dict:

@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
 import re
 import time
 import unicodedata
-import uuid
 from collections import Counter
 from datetime import date, timedelta
-from pathlib import Path
 
 import chinese_calendar
 import psycopg
 import pytest
 from test_sync import make_servers, sync_everything  # sibling modules: pytest puts their folder on sys.path
-from test_warehouse_staging import KEY, KEY_ID
+from warehouse_world import DEPARTMENTS_CSV, parse_day, prepare, scratch_database
 
-from market_access import deid, directory, warehouse
-from market_access.dbt import ensure_sources, grant_transformer, run_dbt
+from market_access import directory, warehouse
+from market_access.dbt import run_dbt
 from market_access.simulators.submissions import generate as generate_submissions
 from market_access.simulators.world import World
 from market_access.submissions.inbox import process_inbox
 
-DEPARTMENTS_CSV = Path(__file__).resolve().parents[2] / "config" / "departments.csv"
 MARTS = (
     "dim_department",
     "dim_date",
@@ -52,20 +47,12 @@ MARTS = (
 @pytest.fixture(scope="module")
 def built(pg_server, tmp_path_factory):
     """World(11, 0.02) landed in raw, the department directory loaded, a full `dbt build` run."""
-    name = f"t_marts_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with warehouse.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    cfg = dataclasses.replace(pg_server, dbname=name)
     target = tmp_path_factory.mktemp("dbt-target")
     world = World(seed=11, scale=0.02)
     servers = make_servers(world)
     try:
-        with warehouse.connect(cfg, autocommit=True) as conn:
-            ensure_sources(conn)
-            grant_transformer(conn)
-            deid.install_key(conn, KEY, KEY_ID)
-            depts = directory.load(DEPARTMENTS_CSV)
-            directory.load_into_warehouse(conn, depts)
+        with scratch_database(pg_server, "t_marts") as cfg, warehouse.connect(cfg, autocommit=True) as conn:
+            depts = prepare(conn)
             sync_everything(conn, servers)
             # the departments' files (违规案例, 投诉, 整改台账, 满意度调查) through the real inbox
             inbox = tmp_path_factory.mktemp("inbox")
@@ -78,24 +65,6 @@ def built(pg_server, tmp_path_factory):
     finally:
         for s in servers.values():
             s.stop()
-        with warehouse.connect(pg_server, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
-
-
-def parse_day(value) -> date | None:
-    """The date forms the sources write (2026-03-05, 2026/03/05, 20260305, optional time), full-width too."""
-    if not value:
-        return None
-    v = unicodedata.normalize("NFKC", str(value)).strip()
-    m = re.match(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T].*)?$", v) or re.match(
-        r"^(\d{4})(\d{2})(\d{2})$", v
-    )
-    if not m:
-        return None
-    try:
-        return date(*map(int, m.groups()))
-    except ValueError:
-        return None
 
 
 def nth_workday_after(d: date, n: int) -> date:

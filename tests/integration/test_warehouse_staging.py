@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import json
-import os
 import re
-import uuid
 from datetime import datetime, timedelta
 
 import psycopg
 import pytest
 from pi_scan import find_leaks, norm, ric18  # tests/: shared with the end-to-end test
 from stdnum.cn import ric
-from test_sync import make_servers, sync_everything  # sibling module: pytest puts its folder on sys.path
+from test_sync import make_servers, sync_everything
+from warehouse_world import (  # sibling module: pytest puts its folder on sys.path
+    KEY,
+    KEY_ID,
+    prepare,
+    scratch_database,
+)
 
-from market_access import deid, warehouse
-from market_access.dbt import ensure_sources, grant_transformer, run_dbt
+from market_access import warehouse
+from market_access.dbt import run_dbt
 from market_access.simulators.world import World
 from market_access.sources import catalog
 
-KEY = b"staging-test-key-" + bytes(range(32))
-KEY_ID = "test-stg-1"
 BUILD = ["build", "--select", "staging"]
 
 
@@ -74,19 +75,13 @@ def plant_same_person(world: World) -> tuple[str, str, str]:
 @pytest.fixture(scope="module")
 def built(pg_server, tmp_path_factory):
     """World(11, 0.02) landed in raw, a test key installed, `dbt build --select staging` run."""
-    name = f"t_stg_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with warehouse.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    cfg = dataclasses.replace(pg_server, dbname=name)
     target = tmp_path_factory.mktemp("dbt-target")
     world = World(seed=11, scale=0.02)
     planted = plant_same_person(world)
     servers = make_servers(world)
     try:
-        with warehouse.connect(cfg, autocommit=True) as conn:
-            ensure_sources(conn)
-            grant_transformer(conn)
-            deid.install_key(conn, KEY, KEY_ID)
+        with scratch_database(pg_server, "t_stg") as cfg, warehouse.connect(cfg, autocommit=True) as conn:
+            prepare(conn)
             sync_everything(conn, servers)
             run_dbt(BUILD, cfg, target_path=target)
             yield {
@@ -100,8 +95,6 @@ def built(pg_server, tmp_path_factory):
     finally:
         for s in servers.values():
             s.stop()
-        with warehouse.connect(pg_server, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 def count(conn, relation: str) -> int:

@@ -7,7 +7,7 @@ departments; `publish_marts` builds the facts and indicator marts, which enforce
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from market_access.dbt import PROJECT_DIR, dbt_executable
 from market_access.settings import BEIJING, settings
@@ -27,6 +27,18 @@ ON_FACTS = "path:models/intermediate/supervision"
 BUILD_SELECT = ["path:seeds", "path:models/staging", "path:models/intermediate"]
 BUILD_EXCLUDE = [QUALITY_ENFORCEMENT, ON_FACTS]
 PUBLISH_SELECT = [QUALITY_ENFORCEMENT, ON_FACTS, "path:models/marts"]
+
+
+def dbt_default_args() -> dict:
+    """Task defaults of the two dbt DAGs: at least one retry, with backoff, two hours per task."""
+    return {
+        "owner": OWNER,
+        "retries": max(1, settings().task_retries),
+        "retry_delay": timedelta(seconds=settings().retry_delay_seconds),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=30),
+        "execution_timeout": timedelta(hours=2),
+    }
 
 
 def prepare_warehouse() -> str:
