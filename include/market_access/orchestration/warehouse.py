@@ -21,12 +21,15 @@ QUALITY_ASSET = "ops.quality_results"
 MARTS_ASSET = "warehouse.marts"
 
 # dbt selections (manifest paths relative to the project)
+# the quality run's own results (staging views over ops.quality_*) and the verdicts built on them:
+# only after the quality run, so in publish_marts, never in build_warehouse
+QUALITY_RESULTS = "path:models/staging/quality"
 QUALITY_ENFORCEMENT = "path:models/intermediate/quality"
 # intermediate models built on facts (inspection coverage reads fct_inspection_results)
 ON_FACTS = "path:models/intermediate/supervision"
 BUILD_SELECT = ["path:seeds", "path:models/staging", "path:models/intermediate"]
-BUILD_EXCLUDE = [QUALITY_ENFORCEMENT, ON_FACTS]
-PUBLISH_SELECT = [QUALITY_ENFORCEMENT, ON_FACTS, "path:models/marts"]
+BUILD_EXCLUDE = [QUALITY_RESULTS, QUALITY_ENFORCEMENT, ON_FACTS]
+PUBLISH_SELECT = [QUALITY_RESULTS, QUALITY_ENFORCEMENT, ON_FACTS, "path:models/marts"]
 
 
 def dbt_default_args() -> dict:
