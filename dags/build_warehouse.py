@@ -20,22 +20,17 @@
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import Asset, AssetAny, dag, task
 
 from market_access.orchestration import warehouse as wh
-from market_access.settings import settings
-from market_access.sources import catalog
-from market_access.submissions.templates import templates
-
-RAW_ASSETS = [r.asset_name for r in catalog.all_resources()] + [t.asset_name for t in templates().values()]
+from market_access.orchestration.defaults import start_date
 
 
 @dag(
     dag_id="build_warehouse",
     description="dbt 构建数仓 (Cosmos): seeds → staging → intermediate",
-    schedule=AssetAny(*(Asset(name) for name in RAW_ASSETS)),
-    start_date=pendulum.parse(settings().start_date, tz="Asia/Shanghai"),
+    schedule=AssetAny(*(Asset(name) for name in wh.raw_assets())),
+    start_date=start_date(),
     catchup=False,
     max_active_runs=1,
     tags=["warehouse", "dbt", "cosmos"],

@@ -17,41 +17,34 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import Asset, dag, get_current_context, task
 
+from market_access.orchestration import quality
 from market_access.orchestration import warehouse as wh
-from market_access.settings import settings
+from market_access.orchestration.defaults import default_args, start_date
 
 
 @dag(
     dag_id="data_quality",
     description="数据质量检查 (Great Expectations, 按部门) 与告警邮件",
     schedule=[Asset(wh.STAGING_ASSET)],
-    start_date=pendulum.parse(settings().start_date, tz="Asia/Shanghai"),
+    start_date=start_date(),
     catchup=False,
     max_active_runs=1,
     tags=["quality", "great_expectations", "alerts"],
     doc_md=__doc__,
-    default_args={
-        "owner": wh.OWNER,
-        "retries": settings().task_retries,
-        "retry_delay": timedelta(seconds=settings().retry_delay_seconds),
-        "execution_timeout": timedelta(minutes=30),
-    },
+    default_args=default_args(timedelta(minutes=30), exponential_backoff=False),
 )
 def data_quality():
     @task(outlets=[Asset(wh.QUALITY_ASSET)])
     def run_quality() -> dict:
         """Validate every department's staging data; the run's id and counts go to XCom."""
-        return wh.run_quality(get_current_context().get("logical_date"))
+        return quality.run_quality(get_current_context().get("logical_date"))
 
     @task
     def send_alerts(run: dict) -> dict:
         """Mail the departments with failures and the bureau's summary for this run."""
-        from market_access.alerts.tasks import send_quality_alerts
-
-        return send_quality_alerts(run["run_id"])
+        return quality.send_alerts(run["run_id"])
 
     send_alerts(run_quality())
 

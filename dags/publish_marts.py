@@ -11,18 +11,17 @@
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import Asset, dag, task
 
 from market_access.orchestration import warehouse as wh
-from market_access.settings import settings
+from market_access.orchestration.defaults import start_date
 
 
 @dag(
     dag_id="publish_marts",
     description="dbt 发布集市 (Cosmos): 执行质量结论 → 事实表与指标集市 → 综合评价",
     schedule=[Asset(wh.QUALITY_ASSET)],
-    start_date=pendulum.parse(settings().start_date, tz="Asia/Shanghai"),
+    start_date=start_date(),
     catchup=False,
     max_active_runs=1,
     tags=["warehouse", "dbt", "cosmos", "marts"],

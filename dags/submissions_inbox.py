@@ -29,52 +29,36 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import Asset, dag, task
 
-from market_access.orchestration.submissions import schedule
-from market_access.orchestration.sync_dag import OWNER
-from market_access.settings import settings
-from market_access.submissions.templates import templates
+from market_access.orchestration import submissions
+from market_access.orchestration.defaults import default_args, start_date
 
 
 @dag(
     dag_id="submissions_inbox",
     description="部门报送文件 → raw (违规案例 / 隐性壁垒投诉 / 整改台账 / 满意度调查)",
-    schedule=schedule(),
-    start_date=pendulum.parse(settings().start_date, tz="Asia/Shanghai"),
+    schedule=submissions.schedule(),
+    start_date=start_date(),
     catchup=False,
     max_active_runs=1,
     tags=["submissions", "raw", "inbox"],
     doc_md=__doc__,
-    default_args={
-        "owner": OWNER,
-        "retries": settings().task_retries,
-        "retry_delay": timedelta(seconds=settings().retry_delay_seconds),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=30),
-        "execution_timeout": timedelta(hours=1),
-    },
+    default_args=default_args(timedelta(hours=1)),
 )
 def submissions_inbox():
-    @task(outlets=[Asset("raw.directory__departments")])
+    @task(outlets=[Asset(submissions.DIRECTORY_ASSET)])
     def load_department_directory() -> dict:
-        from market_access.orchestration.submissions import load_department_directory as run
+        return submissions.load_department_directory()
 
-        return run()
-
-    @task(outlets=[Asset(t.asset_name) for t in templates().values()])
+    @task(outlets=[Asset(name) for name in submissions.template_assets()])
     def process_inbox() -> dict:
-        from market_access.orchestration.submissions import process_inbox as run
-
-        return run()
+        return submissions.process_inbox()
 
     @task
     def send_receipts() -> dict:
         """Mail the receipts of the files just processed to their departments (smtp_default or the outbox)."""
-        from market_access.alerts.tasks import send_submission_receipts
-
-        return send_submission_receipts()
+        return submissions.send_receipts()
 
     load_department_directory() >> process_inbox() >> send_receipts()
 

@@ -92,9 +92,9 @@ def ensure_sources(conn: psycopg.Connection) -> None:
     results.ensure_tables(conn)
 
 
-def prepare_warehouse(conn: psycopg.Connection, settings=None) -> str:
+def prepare_warehouse(conn: psycopg.Connection, settings=None, *, key_variable: str | None = None) -> str:
     """Before a build: roles and schemas, every source table, the transformer's CREATE grant,
-    the active HMAC key.
+    the active HMAC key (`key_variable`: the Airflow Variable's text, read by the caller).
 
     Returns the active key id (never the key).
     """
@@ -102,30 +102,6 @@ def prepare_warehouse(conn: psycopg.Connection, settings=None) -> str:
 
     ensure_sources(conn)
     grant_transformer(conn)
-    key = deid.key_from_environment(settings)
+    key = deid.key_from_environment(settings, variable=key_variable)
     deid.install_key(conn, key.key, key.key_id)
     return key.key_id
-
-
-def cosmos_profile_mapping(conn_id: str = "warehouse"):
-    """Cosmos' Postgres user/password mapping for the `warehouse` connection, role transformer.
-
-    A connection without a password (the embedded server trusts local users) gets an empty one:
-    Cosmos insists on a value for the secret field, and trust authentication ignores it. A
-    connection without a port gets 5432 (dbt requires one; a socket path uses .s.PGSQL.5432).
-    """
-    from cosmos.profiles import PostgresUserPasswordProfileMapping
-
-    class _Mapping(PostgresUserPasswordProfileMapping):
-        def get_dbt_value(self, name: str):
-            value = super().get_dbt_value(name)
-            if value is None and name == "password":
-                return ""
-            if value is None and name == "port":  # a socket directory or default port: libpq's default
-                return 5432
-            return value
-
-        def can_claim_connection(self) -> bool:
-            return self.conn.conn_type in ("postgres", "postgresql")
-
-    return _Mapping(conn_id=conn_id, profile_args={"schema": "staging", "role": "transformer"})

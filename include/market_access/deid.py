@@ -161,30 +161,21 @@ def install_key(conn: psycopg.Connection, key: bytes, key_id: str) -> bool:
     return True
 
 
-def _airflow_variable() -> str | None:
-    if not os.environ.get("AIRFLOW_CTX_DAG_ID") and not os.environ.get("AIRFLOW_HOME"):
-        return None
-    try:
-        from airflow.sdk import Variable
-    except ImportError:  # not running inside Airflow
-        return None
-    try:
-        return Variable.get(AIRFLOW_VARIABLE, default=None)
-    except Exception:  # noqa: BLE001 - no API server / no task context: fall through to the next source
-        return None
+def key_from_environment(
+    settings=None, *, allow_local: bool | None = None, variable: str | None = None
+) -> HmacKey:
+    """The key: environment, else the Airflow Variable's text, else (embedded default only) a local file.
 
-
-def key_from_environment(settings=None, *, allow_local: bool | None = None) -> HmacKey:
-    """The key: environment, else the Airflow Variable, else (embedded default only) a local file.
-
-    MARKET_ACCESS_HMAC_KEY (+ MARKET_ACCESS_HMAC_KEY_ID, default derived from the key); the
-    Variable market_access_hmac_key; or <local_dir>/secrets/hmac.key generated once (mode 0600).
+    MARKET_ACCESS_HMAC_KEY (+ MARKET_ACCESS_HMAC_KEY_ID, default derived from the key); `variable`,
+    the value of the Variable market_access_hmac_key as the caller read it (inside Airflow:
+    `market_access.orchestration.connections.hmac_key_variable()`; this module never asks Airflow);
+    or <local_dir>/secrets/hmac.key generated once (mode 0600).
     """
     text = os.environ.get(KEY_ENV, "").strip()
     if text:
         key = parse_key(text)
         return HmacKey(key, os.environ.get(KEY_ID_ENV, "").strip() or key_id_for(key))
-    text = (_airflow_variable() or "").strip()
+    text = (variable or "").strip()
     if text:
         key = parse_key(text)
         return HmacKey(key, os.environ.get(KEY_ID_ENV, "").strip() or key_id_for(key))

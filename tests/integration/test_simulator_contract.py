@@ -1,4 +1,4 @@
-"""The simulators over HTTP: the shared contract checker, every fault kind, paging under writes, the CLI."""
+"""The simulators over HTTP: the contract's black-box checker, every fault kind, paging under writes, the CLI."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from market_access.simulators.server import SimulatorServer
 from market_access.simulators.world import World
 
 REPO = Path(__file__).resolve().parents[2]
-CHECKER = REPO.parent / "shared" / "contracts" / "check_server.py"
+# the contract's checker, carried in the repository (tests/unit/test_contract_copies.py keeps it current)
+CHECKER = REPO / "tests" / "contract" / "check_server.py"
 SYSTEMS = ("gov_service", "market_supervision", "credit", "random_inspection")
 
 
@@ -65,11 +66,9 @@ def get(server: SimulatorServer, resource: str, tok: str | None = None, **params
     return requests.get(f"{server.url}/api/v1/{resource}", params=params, headers=headers, timeout=30)
 
 
-# --- the shared black-box checker ----------------------------------------------------------------
+# --- the contract's black-box checker -------------------------------------------------------------
 @pytest.mark.parametrize("system", SYSTEMS)
 def test_check_server_passes(servers, system):
-    if not CHECKER.exists():
-        pytest.fail(f"contract checker not found at {CHECKER} (expected shared/ next to the repository)")
     s = servers[system]
     done = subprocess.run(
         [sys.executable, str(CHECKER), system, s.url, s.client_id, s.client_secret],

@@ -109,8 +109,9 @@ def _now(now: datetime | None) -> datetime:
     return now
 
 
-def _transport(s: Settings) -> transport.Transport:
-    conn = transport.resolve()
+def _transport(s: Settings, smtp: transport.SmtpConnection | None | object) -> transport.Transport:
+    """`smtp`: the relay, None for the .eml outbox, or FROM_ENVIRONMENT (AIRFLOW_CONN_SMTP_DEFAULT)."""
+    conn = transport.resolve() if smtp is transport.FROM_ENVIRONMENT else smtp
     t = transport.transport_for(conn, s.alert_mail_dir, s.alert_mail_from)
     t.from_email = t.from_email or s.alert_mail_from
     return t
@@ -333,13 +334,17 @@ def send_alerts(
     *,
     settings: Settings | None = None,
     now: datetime | None = None,
+    smtp: transport.SmtpConnection | None | object = transport.FROM_ENVIRONMENT,
 ) -> AlertSummary:
     """Mail the results of quality run `run_id`: each failing department once (unless its failures
-    were already mailed today unchanged), escalations copied to the 发改局, one bureau summary."""
+    were already mailed today unchanged), escalations copied to the 发改局, one bureau summary.
+
+    `smtp`: the relay, None for the .eml outbox; by default AIRFLOW_CONN_SMTP_DEFAULT or the outbox.
+    """
     s = settings or Settings()
     now = _now(now)
     day = now.astimezone(BEIJING).date()
-    t = _transport(s)
+    t = _transport(s, smtp)
     summary = AlertSummary(run_id=run_id, day=day, transport=t.name, where=t.where)
     with warehouse.connect(cfg, autocommit=True) as conn:
         state.ensure_tables(conn)
@@ -385,7 +390,11 @@ def send_alerts(
 
 
 def send_receipts(
-    cfg: warehouse.WarehouseConfig, *, settings: Settings | None = None, now: datetime | None = None
+    cfg: warehouse.WarehouseConfig,
+    *,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+    smtp: transport.SmtpConnection | None | object = transport.FROM_ENVIRONMENT,
 ) -> int:
     """Mail every submission receipt not mailed yet to its department; returns how many went out.
 
@@ -423,7 +432,7 @@ def send_receipts(
                     dept_code=dept.code,
                 )
                 outgoing.append(_Outgoing(mail, submission_id=submission_id))
-            t = _transport(s)
+            t = _transport(s, smtp)
             from_name = compose.from_name(directory.bureau.name)
             sent = _deliver(conn, t, outgoing, run_id=None, from_name=from_name, now=now)
     if sent:
@@ -432,7 +441,10 @@ def send_receipts(
     return len(sent)
 
 
-def destination(settings: Settings | None = None) -> str:
+def destination(
+    settings: Settings | None = None,
+    smtp: transport.SmtpConnection | None | object = transport.FROM_ENVIRONMENT,
+) -> str:
     """Where messages would go now: the relay (no password) or the outbox folder."""
-    t = _transport(settings or Settings())
+    t = _transport(settings or Settings(), smtp)
     return f"{t.where} (.eml files)" if t.name == "eml" else t.where

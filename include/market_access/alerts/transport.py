@@ -1,7 +1,8 @@
 """How messages leave: the `smtp_default` connection (Airflow's conventions), or .eml files in an outbox.
 
 The connection is Airflow's `smtp_default`: given as `AIRFLOW_CONN_SMTP_DEFAULT` (URI or JSON), or,
-inside an Airflow task, wherever Airflow keeps connections. Its fields follow the SMTP provider:
+inside an Airflow task, wherever Airflow keeps connections (read by the orchestration layer and
+passed in as an SmtpConnection). Its fields follow the SMTP provider:
 host, port, login, password; extra `from_email`, `disable_ssl` (default false: implicit TLS,
 port 465), `disable_tls` (default false: STARTTLS when SSL is off, port 587), `timeout` (30 s),
 `retry_limit` (connection attempts after the first, 5) and `ssl_context` (`default` or `none`).
@@ -165,35 +166,28 @@ class SmtpConnection:
         )
 
 
-def resolve(conn_id: str = CONN_ID) -> SmtpConnection | None:
-    """The configured connection, or None when there is none (then messages go to the outbox).
+class _FromEnvironment:
+    """Marker: resolve the relay from the environment (see `resolve`)."""
 
-    The environment variable wins; inside an Airflow task (AIRFLOW_CTX_DAG_ID is set) Airflow's
-    own lookup (secrets backends, metadata database) is asked next.
+    def __repr__(self) -> str:
+        return "FROM_ENVIRONMENT"
+
+
+FROM_ENVIRONMENT = _FromEnvironment()
+
+
+def resolve(conn_id: str = CONN_ID) -> SmtpConnection | None:
+    """The connection given in the environment (`AIRFLOW_CONN_SMTP_DEFAULT`), or None (the outbox).
+
+    This module never asks Airflow: inside a task, `market_access.orchestration.connections.
+    smtp_connection()` falls back on Airflow's own lookup (secrets backends, metadata database) and
+    passes the result to `send_alerts` / `send_receipts` as `smtp=`.
     """
     var = env_var_for(conn_id)
     value = os.environ.get(var, "").strip()
     if value:
         return SmtpConnection.parse(value, conn_id=conn_id, origin=var)
-    if not os.environ.get("AIRFLOW_CTX_DAG_ID"):
-        return None
-    from airflow.sdk import BaseHook
-
-    try:
-        conn = BaseHook.get_connection(conn_id)
-    except Exception as exc:
-        if type(exc).__name__ == "AirflowNotFoundException":
-            return None
-        raise
-    return SmtpConnection.from_parts(
-        host=conn.host,
-        port=conn.port,
-        login=conn.login,
-        password=conn.password,
-        extra=conn.extra_dejson,
-        conn_id=conn_id,
-        origin="Airflow connection",
-    )
+    return None
 
 
 # --- transports -------------------------------------------------------------------------------

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from market_access.orchestration.defaults import default_args, start_date
 from market_access.settings import settings
 from market_access.sources import catalog
-
-OWNER = "数据管理局"
 
 
 def _doc(system: catalog.System, schedule: str) -> str:
@@ -33,7 +32,6 @@ Pulls every resource of the {system.title} incrementally into the raw layer.
 
 
 def build_sync_dag(system_name: str):
-    import pendulum
     from airflow.sdk import Asset, dag, task
 
     system = catalog.system(system_name)
@@ -44,19 +42,12 @@ def build_sync_dag(system_name: str):
         dag_id=f"sync_{system_name}",
         description=f"增量同步 {system.title} → raw",
         schedule=schedule,
-        start_date=pendulum.parse(s.start_date, tz="Asia/Shanghai"),
+        start_date=start_date(),
         catchup=False,
         max_active_runs=1,
         tags=["sync", "raw", system_name],
         doc_md=_doc(system, schedule),
-        default_args={
-            "owner": OWNER,
-            "retries": s.task_retries,
-            "retry_delay": timedelta(seconds=s.retry_delay_seconds),
-            "retry_exponential_backoff": True,
-            "max_retry_delay": timedelta(minutes=30),
-            "execution_timeout": timedelta(hours=2),
-        },
+        default_args=default_args(timedelta(hours=2)),
     )
     def sync_system():
         for res in system.resources:

@@ -1,4 +1,4 @@
-"""What the warehouse DAGs run: preparing the warehouse, the Cosmos task groups, the quality run.
+"""What the warehouse DAGs run: preparing the warehouse, the Cosmos task groups, the Assets between them.
 
 The build is split where the quality rules sit: `build_warehouse` builds seeds, staging and
 intermediate; `data_quality` validates staging per department (Great Expectations) and mails the
@@ -7,12 +7,12 @@ departments; `publish_marts` builds the facts and indicator marts, which enforce
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 
 from market_access.dbt import PROJECT_DIR, dbt_executable
-from market_access.settings import BEIJING, settings
+from market_access.orchestration.defaults import OWNER, default_args
+from market_access.settings import settings
 
-OWNER = "数据管理局"
 MANIFEST = PROJECT_DIR / "target" / "manifest.json"
 
 # Assets between the three DAGs
@@ -32,16 +32,17 @@ BUILD_EXCLUDE = [QUALITY_RESULTS, QUALITY_ENFORCEMENT, ON_FACTS]
 PUBLISH_SELECT = [QUALITY_RESULTS, QUALITY_ENFORCEMENT, ON_FACTS, "path:models/marts"]
 
 
+def raw_assets() -> list[str]:
+    """Every raw Asset build_warehouse is scheduled on: the synced resources and the submission templates."""
+    from market_access.orchestration.submissions import template_assets
+    from market_access.sources import catalog
+
+    return [r.asset_name for r in catalog.all_resources()] + template_assets()
+
+
 def dbt_default_args() -> dict:
     """Task defaults of the two dbt DAGs: at least one retry, with backoff, two hours per task."""
-    return {
-        "owner": OWNER,
-        "retries": max(1, settings().task_retries),
-        "retry_delay": timedelta(seconds=settings().retry_delay_seconds),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=30),
-        "execution_timeout": timedelta(hours=2),
-    }
+    return default_args(timedelta(hours=2), min_retries=1)
 
 
 def prepare_warehouse() -> str:
@@ -51,11 +52,11 @@ def prepare_warehouse() -> str:
     """
     from market_access import deid, warehouse
     from market_access.dbt import prepare_warehouse as prepare
-    from market_access.orchestration.sync import warehouse_config
+    from market_access.orchestration.connections import hmac_key_variable, warehouse_config
 
     with warehouse.connect(warehouse_config(), autocommit=True) as conn:
         try:
-            return prepare(conn, settings())
+            return prepare(conn, settings(), key_variable=hmac_key_variable())
         except deid.MissingKeyError as exc:
             from airflow.sdk.exceptions import AirflowFailException
 
@@ -87,8 +88,6 @@ def dbt_task_group(
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import LoadMode, SourceRenderingBehavior, TestBehavior, TestIndirectSelection
 
-    from market_access.dbt import cosmos_profile_mapping
-
     require_manifest()
     return DbtTaskGroup(
         group_id=group_id,
@@ -118,29 +117,25 @@ def dbt_task_group(
     )
 
 
-def as_of_date(logical: datetime | None) -> date:
-    """The Beijing date a quality run is "as of": QUALITY_AS_OF, else the run's logical date, else today."""
-    if settings().quality_as_of is not None:
-        return settings().quality_as_of
-    if logical is None:
-        return datetime.now(BEIJING).date()
-    return logical.astimezone(BEIJING).date()
+def cosmos_profile_mapping(conn_id: str = "warehouse"):
+    """Cosmos' Postgres user/password mapping for the `warehouse` connection, role transformer.
 
+    A connection without a password (the embedded server trusts local users) gets an empty one:
+    Cosmos insists on a value for the secret field, and trust authentication ignores it. A
+    connection without a port gets 5432 (dbt requires one; a socket path uses .s.PGSQL.5432).
+    """
+    from cosmos.profiles import PostgresUserPasswordProfileMapping
 
-def run_quality(logical: datetime | None = None) -> dict:
-    """Validate staging per department; a failed run raises (its run row says 'failed')."""
-    from market_access.orchestration.sync import warehouse_config
-    from market_access.quality import run_quality as run
+    class _Mapping(PostgresUserPasswordProfileMapping):
+        def get_dbt_value(self, name: str):
+            value = super().get_dbt_value(name)
+            if value is None and name == "password":
+                return ""
+            if value is None and name == "port":  # a socket directory or default port: libpq's default
+                return 5432
+            return value
 
-    summary = run(warehouse_config(), settings=settings(), as_of=as_of_date(logical))
-    failed = [d for d in summary.departments if d.rules_failed]
-    return {
-        "run_id": summary.run_id,
-        "data_date": summary.data_date.isoformat(),
-        "status": summary.status,
-        "duration_seconds": round(summary.duration_seconds, 1),
-        "rules_evaluated": summary.rules_evaluated,
-        "rules_failed": summary.rules_failed,
-        "departments_failing": len(failed),
-        "data_docs_dir": summary.data_docs_dir,
-    }
+        def can_claim_connection(self) -> bool:
+            return self.conn.conn_type in ("postgres", "postgresql")
+
+    return _Mapping(conn_id=conn_id, profile_args={"schema": "staging", "role": "transformer"})
