@@ -277,7 +277,8 @@ def test_publication_deadlines_count_working_days_across_holidays(run):
     assert (r["severity"], r["category"]) == ("warning", "timeliness")
     assert sorted(r["sample_record_ids"]) == sorted(late)
     assert r["observed"].startswith(f"已到期 {judged} 条, 逾期 3 条")
-    assert r["deadline_zh"] == "双公示: 作出决定之日起 7 个工作日内 (国办发〔2015〕51号, 国发〔2016〕33号)"
+    assert r["deadline_zh"] == "作出决定之日起 7 个工作日内公示"
+    assert r["basis_zh"] == "“双公示” (国办发〔2015〕51号, 国发〔2016〕33号)"
     assert failing_records(conn, run_id, "CR-LIC-008") == {DEPT: late}
 
 
