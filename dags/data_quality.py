@@ -21,6 +21,7 @@ import pendulum
 from airflow.sdk import Asset, dag, get_current_context, task
 
 from market_access.orchestration import warehouse as wh
+from market_access.orchestration.notify import on_task_failure
 from market_access.settings import settings
 
 
@@ -38,6 +39,7 @@ from market_access.settings import settings
         "retries": settings().task_retries,
         "retry_delay": timedelta(seconds=settings().retry_delay_seconds),
         "execution_timeout": timedelta(minutes=30),
+        "on_failure_callback": on_task_failure,
     },
 )
 def data_quality():

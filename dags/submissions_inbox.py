@@ -32,6 +32,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, dag, task
 
+from market_access.orchestration.notify import on_task_failure
 from market_access.orchestration.submissions import schedule
 from market_access.orchestration.sync_dag import OWNER
 from market_access.settings import settings
@@ -54,6 +55,7 @@ from market_access.submissions.templates import templates
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=30),
         "execution_timeout": timedelta(hours=1),
+        "on_failure_callback": on_task_failure,
     },
 )
 def submissions_inbox():

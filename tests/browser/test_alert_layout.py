@@ -34,7 +34,9 @@ ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", REPO / ".local" / "test-ar
 DAY = date(2026, 11, 23)
 RUN = QualityRun("q20261123-030000-ab12", datetime(2026, 11, 23, 3, tzinfo=BEIJING), None, DAY, "succeeded",
                  "/srv/market-access/quality/data_docs")  # fmt: skip
-NARROWEST_TEXT_PX = 60  # no block holding text narrower than this (整改方法 once wrapped one character a line)
+NARROWEST_TEXT_PX = (
+    60  # no block holding text narrower than this (整改方法 once wrapped one character a line)
+)
 
 # Runs in the page after layout: every measurement the assertions need, as JSON in <body data-metrics>.
 MEASURE = """
@@ -63,7 +65,9 @@ window.addEventListener('load', () => {
 def chromium() -> str:
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if not exe:
-        pytest.fail("chromium is not installed: run `make browser-deps` (apt-get install chromium fonts-noto-cjk)")
+        pytest.fail(
+            "chromium is not installed: run `make browser-deps` (apt-get install chromium fonts-noto-cjk)"
+        )
     return exe
 
 
@@ -126,7 +130,12 @@ def department_html() -> str:
     rules = catalogue.load().by_id
     # a mix a department really gets: ID-number validity (a standard as 依据), a publicity time limit,
     # a feed that is late (每日同步), a blocking completeness rule with long sample ids
-    picks = [("GS-CASE-001", 12, 4800), ("CR-PEN-009", 3, 200), ("GS-CASE-013", 1, 1), ("CR-LIC-008", 40, 950)]
+    picks = [
+        ("GS-CASE-001", 12, 4800),
+        ("CR-PEN-009", 3, 200),
+        ("GS-CASE-013", 1, 1),
+        ("CR-LIC-008", 40, 950),
+    ]
     picks += [(r.id, 5, 480) for r in rules.values() if r.basis_zh and "GB 11643" in r.basis_zh][:1]
     samples = [f"GS-CASE-2026-{i:06d}" for i in range(1, 11)]
     items = [

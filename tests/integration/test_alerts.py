@@ -369,7 +369,7 @@ def test_unchanged_failures_wait_for_the_weekly_digest(wh, wconn, smtp, env):
 def test_the_digest_weekday_is_a_setting(wh, wconn, smtp, env):
     env.setenv("ALERT_DIGEST_WEEKDAY", "8")
     with pytest.raises(ValueError, match="ALERT_DIGEST_WEEKDAY=8 is outside 1..7"):
-        Settings().alert_digest_weekday
+        _ = Settings().alert_digest_weekday
     env.setenv("ALERT_DIGEST_WEEKDAY", "7")  # Sunday: 11-22
     scj_failing("q1", date(2026, 11, 21), wconn)
     send_alerts(wh, "q1", now=at(21))

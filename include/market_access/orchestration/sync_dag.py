@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from market_access.orchestration.notify import on_task_failure
 from market_access.settings import settings
 from market_access.sources import catalog
 
@@ -56,6 +57,7 @@ def build_sync_dag(system_name: str):
             "retry_exponential_backoff": True,
             "max_retry_delay": timedelta(minutes=30),
             "execution_timeout": timedelta(hours=2),
+            "on_failure_callback": on_task_failure,
         },
     )
     def sync_system():

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from market_access.dbt import PROJECT_DIR, dbt_executable
+from market_access.orchestration.notify import on_task_failure
 from market_access.settings import BEIJING, settings
 
 OWNER = "数据管理局"
@@ -38,6 +39,7 @@ def dbt_default_args() -> dict:
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=30),
         "execution_timeout": timedelta(hours=2),
+        "on_failure_callback": on_task_failure,
     }
 
 
