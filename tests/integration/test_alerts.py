@@ -667,3 +667,48 @@ def test_missing_run_or_directory_is_a_clear_error(wconn, warehouse_cfg, env):
     directory.load_into_warehouse(wconn, directory.load(REPO / "config" / "departments.csv"))
     with pytest.raises(AlertError, match="no data-quality run 'nope'"):
         send_alerts(warehouse_cfg, "nope", now=at(21))
+
+
+def test_a_dag_failure_mails_the_bureau_once_a_day(wh, wconn, smtp, env):
+    from market_access.alerts.failures import DagFailure, notify_dag_failure
+    from market_access.alerts.transport import MailError as TransportMailError
+
+    def failure(task: str, hour: int, error) -> DagFailure:
+        return DagFailure(
+            dag_id="build_warehouse", task_id=task, dag_run_id="scheduled__2026-11-21T02:00:00+08:00",
+            try_number=2, error=error, log_url="http://airflow.local/dags/build_warehouse/runs/r/tasks/" + task,
+            log_path=f"/opt/airflow/logs/dag_id=build_warehouse/task_id={task}/attempt=2.log", when=at(21, hour),
+        )  # fmt: skip
+
+    # the relay is down: a clear error, and the day's claim is released for the next failure
+    env.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_uri(free_port()))
+    boom = RuntimeError("connection to postgresql://loader:Pw-9x@db:5432/wh refused\nTraceback …")
+    with pytest.raises(TransportMailError):
+        notify_dag_failure(wh, failure("prepare_warehouse", 2, boom), now=at(21, 2))
+    assert wconn.execute("select count(*) from ops.dag_failure_alerts").fetchone()[0] == 0
+
+    env.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_uri(smtp.port))
+    assert notify_dag_failure(wh, failure("prepare_warehouse", 3, boom), now=at(21, 3)) == "sent"
+    (got,) = smtp.take()
+    assert got["rcpt"] == [BUREAU_MAIL]
+    msg = got["msg"]
+    assert msg["Subject"] == "【运行失败】build_warehouse 2026-11-21: 任务 prepare_warehouse 失败"
+    text, html = (parts(msg)[k] for k in ("plain", "html"))
+    assert "DAG：build_warehouse" in text and "失败的任务：prepare_warehouse（第 2 次尝试，已不再重试）" in text
+    # the first line only, the password masked
+    assert "错误：RuntimeError: connection to postgresql://loader:***@db:5432/wh refused" in text
+    assert "Pw-9x" not in got["raw"].decode("ascii", "replace") and "Traceback" not in text
+    assert "日志（Airflow 界面）：http://airflow.local/dags/build_warehouse/runs/r/tasks/prepare_warehouse" in text
+    assert "日志文件：/opt/airflow/logs/dag_id=build_warehouse/task_id=prepare_warehouse/attempt=2.log" in text
+    assert "时间：2026-11-21 03:00:00（北京时间）" in text and "prepare_warehouse" in html
+    assert ("dag_failure", None, [BUREAU_MAIL], [], "smtp") in by_kind(wconn)
+
+    # another task of the same DAG, the same Beijing day: nothing; the next day: a mail again
+    assert notify_dag_failure(wh, failure("dbt_run", 9, "x <b>"), now=at(21, 9)) == "already_sent"
+    assert smtp.take() == []
+    nxt = DagFailure("build_warehouse", "dbt_run", None, 1, "失败 <b>粗体</b> 110105194912310029", None, None, at(22, 1))
+    assert notify_dag_failure(wh, nxt, now=at(22, 1)) == "sent"
+    (got,) = smtp.take()
+    text, html = (parts(got["msg"])[k] for k in ("plain", "html"))
+    assert "错误：失败 <b>粗体</b> 110***********0029" in text  # no 身份证号 in clear
+    assert "失败 &lt;b&gt;粗体&lt;/b&gt;" in html and "<b>粗体</b>" not in html  # escaped
