@@ -23,6 +23,7 @@ from pathlib import Path
 
 from market_access import warehouse
 from market_access.alerts import compose, state
+from market_access.alerts.service import _deliver, _now, _Outgoing, _transport
 from market_access.settings import BEIJING, Settings
 
 log = logging.getLogger(__name__)
@@ -152,8 +153,6 @@ def notify_dag_failure(
     Returns sent / already_sent / no_address. Raises MailError when the message could not be
     handed over (the claim is released). `cfg` None or unreachable: the claim is a local file.
     """
-    from market_access.alerts.service import _deliver, _now, _transport
-
     s = settings or Settings()
     now = _now(now)
     t = _transport(s)
@@ -218,6 +217,3 @@ def notify_dag_failure(
     finally:
         if conn is not None:
             conn.close()
-
-
-from market_access.alerts.service import _Outgoing  # noqa: E402  (service imports compose, not us)
