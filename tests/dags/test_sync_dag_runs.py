@@ -84,7 +84,7 @@ def test_wrong_secret_fails_the_dag_at_once_without_retries(
     assert "DAG：sync_credit" in text and f"失败的任务：{task_id}" in text
     error = next(ln for ln in text.splitlines() if ln.strip().startswith("错误："))
     assert "认证失败" in error and "AIRFLOW_CONN_CREDIT" in error  # the task's first error line
-    assert f"/dags/sync_credit/runs/" in text and f"/tasks/{task_id}" in text  # the log in the Airflow UI
+    assert "/dags/sync_credit/runs/" in text and f"/tasks/{task_id}" in text  # the log in the Airflow UI
     assert "WRONG" not in eml.read_text(errors="replace") and "sync_credit" in html
     (row,) = wconn.execute("select dag_id, task_id, message_id from ops.dag_failure_alerts").fetchall()
     assert row[:2] == ("sync_credit", task_id) and row[2] == msg["Message-ID"]
