@@ -14,7 +14,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.in constraints.txt pyproje
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
 
-.PHONY: help install manifest run test stop psql status lint constraints bench clean
+.PHONY: help install manifest run test stop psql status lint constraints bench clean browser-deps
 
 help:
 	@echo "make run    – start the embedded warehouse and simulators, run every DAG once through Airflow"
@@ -23,6 +23,7 @@ help:
 	@echo "make psql   – psql on the warehouse (ROLE=analyst to act as an analyst)"
 	@echo "make status – sync state of every resource"
 	@echo "make bench  – ingest benchmark (N=1000000 by default; by hand, not in CI)"
+	@echo "make browser-deps – headless chromium + CJK fonts for the mail layout test (apt, as root)"
 
 install: $(STAMP)
 
@@ -48,8 +49,15 @@ $(MANIFEST): $(STAMP) $(DBT_SOURCES)
 run: $(STAMP) $(MANIFEST)
 	@$(PY) -m market_access run
 
-test: $(STAMP) $(MANIFEST)
+test: $(STAMP) $(MANIFEST) browser-deps
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+# tests/browser opens the alert mails in headless Debian chromium; Chinese needs a CJK font
+BROWSER_PKGS := chromium fonts-noto-cjk
+browser-deps:
+	@command -v chromium >/dev/null && fc-list :lang=zh family | grep -q . || { \
+		echo "▶ installing $(BROWSER_PKGS) (apt) for the mail layout test …"; \
+		$$(test "$$(id -u)" = 0 || echo sudo) apt-get install -y -q $(BROWSER_PKGS); }
 
 stop: $(STAMP)
 	@$(PY) -m market_access stop

@@ -169,6 +169,13 @@ class Settings:
         return _env_int("ALERT_ESCALATE_AFTER_DAYS", 3, 1)
 
     @property
+    def alert_digest_weekday(self) -> int:
+        """ISO weekday (1 = Monday … 7 = Sunday) of the weekly digest: on that (Beijing, data) day a
+        department's mail lists every open failure; on other days only new or worsened ones
+        (ALERT_DIGEST_WEEKDAY)."""
+        return _env_int("ALERT_DIGEST_WEEKDAY", 1, 1, 7)
+
+    @property
     def alert_mail_dir(self) -> Path:
         """Where messages go as .eml files when no `smtp_default` connection is configured
         (ALERT_MAIL_DIR overrides)."""

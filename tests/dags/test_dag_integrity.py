@@ -38,6 +38,8 @@ def test_sync_dags_cover_every_resource(dagbag):
 
 @pytest.mark.parametrize("dag_id", DAG_FILES)
 def test_house_rules(dagbag, dag_id):
+    from market_access.orchestration.notify import on_task_failure
+
     dag = dagbag.dags.get(dag_id)
     assert dag.tags, "DAG needs tags"
     assert dag.doc_md and len(dag.doc_md) > 100, "DAG needs a real Markdown doc"
@@ -46,6 +48,10 @@ def test_house_rules(dagbag, dag_id):
     for task in dag.tasks:
         assert task.retries >= 1, f"{task.task_id} has no retries"
         assert task.owner and task.owner != "airflow", f"{task.task_id} has no responsible owner"
+        # a task failing for good tells the 数据管理局 (one mail per DAG and day)
+        callbacks = task.on_failure_callback or []
+        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+        assert on_task_failure in callbacks, f"{task.task_id} does not report its failure"
     # no cycles: a topological sort visits every task
     assert len(dag.topological_sort()) == len(dag.tasks)
 

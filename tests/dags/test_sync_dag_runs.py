@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import time
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
@@ -44,19 +46,51 @@ def test_sync_credit_dag_lands_every_resource(airflow_db, warehouse_cfg, wconn, 
     assert statuses == {"succeeded"}
 
 
-def test_wrong_secret_fails_the_dag_at_once_without_retries(airflow_db, warehouse_cfg, wconn, credit_server):
+def test_wrong_secret_fails_the_dag_at_once_without_retries(
+    airflow_db, warehouse_cfg, wconn, credit_server, tmp_path
+):
     _, srv = credit_server
     env = dict(os.environ)
     env["AIRFLOW_CONN_CREDIT"] = srv.url.replace("://", "://credit-client:WRONG@", 1)
     env["AIRFLOW_CONN_WAREHOUSE"] = warehouse_cfg.airflow_uri()
-    env["SYNC_RETRY_DELAY_SECONDS"] = "30"  # a retry would show up as a 30 s wait
+    # a retry would show up as a 10-minute wait (long enough to tell from a slow, shared machine)
+    env["SYNC_RETRY_DELAY_SECONDS"] = "600"
+    outbox = tmp_path / "outbox"
+    env.pop("AIRFLOW_CONN_SMTP_DEFAULT", None)
+    env["ALERT_MAIL_DIR"] = str(outbox)  # no relay: the failure mail is an .eml file
     t0 = time.monotonic()
     out = dags_test("sync_credit", env)
     assert out.returncode != 0
-    assert time.monotonic() - t0 < 60
+    assert time.monotonic() - t0 < 400
     log = out.stdout + out.stderr
     assert "认证失败" in log and "AIRFLOW_CONN_CREDIT" in log
     assert "up_for_retry" not in log
     assert "WRONG" not in log  # the secret never reaches the logs
     errors = [r[0] for r in wconn.execute("select last_error from ops.sync_state")]
     assert len(errors) == 4 and all("401" in e for e in errors)
+
+    # four tasks failed; the 数据管理局 gets one mail about the DAG, naming the first failing task
+    (eml,) = outbox.glob("*.eml")
+    msg = BytesParser(policy=policy.default).parsebytes(eml.read_bytes())
+    assert [a.addr_spec for a in msg["To"].addresses] == ["sjglj@demo-county.gov.cn"]  # role bureau
+    assert msg["To"].addresses[0].display_name == "区数据管理局"
+    assert msg["X-Market-Access-Kind"] == "dag_failure"
+    task_ids = {f"sync_{r.name.replace('-', '_')}" for r in catalog.system("credit").resources}
+    subject = msg["Subject"]
+    assert subject.startswith("【运行失败】sync_credit ") and subject.split("任务 ")[1].split(" ")[0] in task_ids
+    text = msg.get_body(preferencelist=("plain",)).get_content()
+    html = msg.get_body(preferencelist=("html",)).get_content()
+    task_id = subject.split("任务 ")[1].split(" ")[0]
+    assert "DAG：sync_credit" in text and f"失败的任务：{task_id}" in text
+    error = next(ln for ln in text.splitlines() if ln.strip().startswith("错误："))
+    assert "认证失败" in error and "AIRFLOW_CONN_CREDIT" in error  # the task's first error line
+    assert "/dags/sync_credit/runs/" in text and f"/tasks/{task_id}" in text  # the log in the Airflow UI
+    assert "WRONG" not in eml.read_text(errors="replace") and "sync_credit" in html
+    (row,) = wconn.execute("select dag_id, task_id, message_id from ops.dag_failure_alerts").fetchall()
+    assert row[:2] == ("sync_credit", task_id) and row[2] == msg["Message-ID"]
+
+    # the same DAG failing again the same (Beijing) day: no second mail
+    out = dags_test("sync_credit", env)
+    assert out.returncode != 0
+    assert len(list(outbox.glob("*.eml"))) == 1
+    assert "bureau mail already_sent" in out.stdout + out.stderr

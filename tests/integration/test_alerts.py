@@ -47,31 +47,34 @@ create table if not exists ops.quality_results (
     run_id text, rule_id text, dept_code text, asset text, source text, level text, category text,
     severity text, success boolean, evaluated_count bigint, failed_count bigint, failed_share numeric,
     sample_record_ids text[], observed_on date, observed text, description_zh text, fix_zh text,
-    deadline_zh text, data_docs_page text,
+    deadline_zh text, data_docs_page text, basis_zh text,
     primary key (run_id, rule_id, dept_code)
 );
 reset role;
 """
 
 PENALTY_IDS = [f"CF2026-{i:04d}" for i in range(1, 11)]  # 10 sample ids (the engine's maximum)
+PENALTIES = "staging.stg_credit__admin_penalties"  # 信用信息共享平台 · 行政处罚 (sources/systems.yml)
 BLOCKING = dict(
-    rule_id="ms.penalties.uscc_valid", asset="penalties", source="market_supervision", level="row",
+    rule_id="ms.penalties.uscc_valid", asset=PENALTIES, source="credit", level="row",
     category="有效性", severity="blocking", evaluated_count=480, failed_count=12, failed_share=Decimal("0.025"),
     sample_record_ids=PENALTY_IDS, description_zh="当事人统一社会信用代码校验位错误",
-    fix_zh="按营业执照核对统一社会信用代码, 在市场监管信息系统中更正", deadline_zh="2026-12-01 前 (7 个工作日)",
+    fix_zh="按营业执照核对统一社会信用代码, 在市场监管信息系统中更正",
+    basis_zh="法人和其他组织统一社会信用代码编码规则 GB 32100-2015",
     data_docs_page="validations/ms/penalties.html",
 )  # fmt: skip
 WARNING = dict(
-    rule_id="ms.penalties.publicity_20wd", asset="penalties", source="market_supervision", level="row",
+    rule_id="ms.penalties.publicity_20wd", asset=PENALTIES, source="credit", level="row",
     category="及时性", severity="warning", evaluated_count=200, failed_count=3, failed_share=Decimal("0.015"),
     sample_record_ids=["CF2026-0101", "CF2026-0102", "CF2026-0103"],
-    description_zh="处罚决定超过 20 个工作日未公示", fix_zh="在信用平台补充公示", deadline_zh="立即",
+    description_zh="处罚决定超过 20 个工作日未公示", fix_zh="在信用平台补充公示",
+    deadline_zh="作出决定之日起 20 个工作日内公示", basis_zh="市场监督管理行政处罚信息公示规定 第九条",
 )  # fmt: skip
 FRESHNESS = dict(
-    rule_id="ms.freshness", asset="penalties", source="market_supervision", level="dataset",
+    rule_id="ms.freshness", asset="quality.department_feeds", source="market_supervision", level="dataset",
     category="及时性", severity="warning", evaluated_count=1, failed_count=1, failed_share=Decimal("1"),
     sample_record_ids=[], observed="最近一次同步为 2026-11-18 02:10", description_zh="数据超过 2 天未更新",
-    fix_zh="检查接口账号与同步任务", deadline_zh="次日",
+    fix_zh="检查接口账号与同步任务", deadline_zh="每日同步",
 )  # fmt: skip
 PASSING = dict(
     rule_id="ms.cases.not_null", level="row", severity="blocking", evaluated_count=900, failed_count=0
@@ -174,16 +177,17 @@ def plant(conn, run_id: str, data_date: date, results: list[tuple[str, dict, boo
     for dept, fields, success in results:
         f = {"asset": None, "source": None, "category": None, "failed_share": None, "sample_record_ids": [],
              "observed": None, "description_zh": None, "fix_zh": None, "deadline_zh": None, "data_docs_page": None,
-             **fields}  # fmt: skip
+             "basis_zh": None, **fields}  # fmt: skip
         if success:
             f.update(failed_count=0, failed_share=Decimal(0), sample_record_ids=[])
         conn.execute(
             "insert into ops.quality_results values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-            "%s, %s, %s, %s)",
+            "%s, %s, %s, %s, %s)",
             (
                 run_id, f["rule_id"], dept, f["asset"], f["source"], f["level"], f["category"], f["severity"],
                 success, f["evaluated_count"], f["failed_count"], f["failed_share"], f["sample_record_ids"],
                 data_date, f["observed"], f["description_zh"], f["fix_zh"], f["deadline_zh"], f["data_docs_page"],
+                f["basis_zh"],
             ),
         )  # fmt: skip
     return run_id
@@ -250,20 +254,32 @@ def test_one_mail_to_the_failing_department_and_one_bureau_summary(wh, wconn, sm
     # blocking first, then the warnings by share: 100% (freshness) before 1.50%
     order = [text.index(r["rule_id"]) for r in (BLOCKING, FRESHNESS, WARNING)]
     assert order == sorted(order)
-    assert "【阻断】ms.penalties.uscc_valid 当事人统一社会信用代码校验位错误" in text
+    assert "【阻断】【新发现】ms.penalties.uscc_valid 当事人统一社会信用代码校验位错误" in text
     assert "未通过：12 条 / 共检查 480 条，占 2.50%" in text  # 12 / 480 = 0.025
     assert "未通过：3 条 / 共检查 200 条，占 1.50%" in text  # 3 / 200
     assert "未通过：1 条 / 共检查 1 条，占 100.00%" in text
     assert "样例记录编号：" + ", ".join(PENALTY_IDS) in text
     assert "CF2026-0103" in text and "CF2026-0103" in html
-    assert "整改期限：2026-12-01 前 (7 个工作日)" in text
+    # 期限: the rule's time limit, then the day to fix by — first seen 11-21, escalated on the 3rd day
+    # (ALERT_ESCALATE_AFTER_DAYS=3: 11-21 + 3 = 11-24 copies the 发改局), so fixed by 11-23
+    assert "期限：本问题请于 2026-11-23（含）前整改完毕，逾期仍未通过将抄送区发展和改革局" in text
+    assert "期限：作出决定之日起 20 个工作日内公示；本问题请于 2026-11-23（含）前整改完毕" in text
+    assert "期限：每日同步；本问题请于 2026-11-23" in text
+    assert "依据：法人和其他组织统一社会信用代码编码规则 GB 32100-2015" in text
+    assert "GB 32100-2015" in html and "依据" in html
     assert "整改方法：在信用平台补充公示" in text
+    # sources as departments know them, never a relation name
+    assert "检查对象：信用信息共享平台 · 行政处罚（逐条记录检查，有效性）" in text
+    assert "检查对象：市场监管信息系统（数据集整体检查" in text
+    assert "信用信息共享平台 · 行政处罚" in html
+    assert "stg_" not in text + html and "department_feeds" not in text + html
+    assert text.count("【新发现】") == 3
     assert "检查结果：最近一次同步为 2026-11-18 02:10" in text
     assert (
         "file:///srv/quality/data_docs/validations/ms/penalties.html" in text
     )  # page relative to the run's folder
     assert 'href="file:///srv/quality/data_docs"' in html
-    assert "今日首次发现" in text and "抄送" not in text.split("同一问题")[0]
+    assert "问题状态：今日首次发现" in text and "已抄送" not in text
     assert "ms.cases.not_null" not in text  # the passing rule is not listed
     assert "2.50%" in html and "当事人统一社会信用代码校验位错误" in html
 
@@ -296,7 +312,13 @@ def test_one_mail_to_the_failing_department_and_one_bureau_summary(wh, wconn, sm
                                                               "ms.penalties.uscc_valid")]  # fmt: skip
 
 
-def test_unchanged_failures_are_mailed_once_a_beijing_day(wh, wconn, smtp, env):
+def dept_mails(got) -> list:
+    return [m for m in got if SCJ_MAIL in m["rcpt"]]
+
+
+def test_unchanged_failures_wait_for_the_weekly_digest(wh, wconn, smtp, env):
+    # 2026-11-21 is a Saturday, 11-23 the Monday of the default digest (ALERT_DIGEST_WEEKDAY=1)
+    assert date(2026, 11, 21).isoweekday() == 6 and Settings().alert_digest_weekday == 1
     scj_failing("q1", date(2026, 11, 21), wconn)
     send_alerts(wh, "q1", now=at(21, 8))
     assert len(smtp.take()) == 2
@@ -308,29 +330,58 @@ def test_unchanged_failures_are_mailed_once_a_beijing_day(wh, wconn, smtp, env):
         again.messages == [] and again.skipped_unchanged == [SCJ] and again.bureau_summary == "already_sent"
     )
 
-    # a new run, same results, late the same Beijing day (15:30 UTC): only that run's bureau summary
+    # a new run, same results, the same day: only that run's bureau summary
     scj_failing("q2", date(2026, 11, 21), wconn)
     later = send_alerts(wh, "q2", now=at(21, 23, 30))
     assert [m["rcpt"] for m in smtp.take()] == [[BUREAU_MAIL]]
     assert later.skipped_unchanged == [SCJ]
 
-    # just after midnight in Beijing (still 11-21 in UTC): a new day, so the unchanged failures once more
+    # Sunday, nothing new or worse: the department hears nothing, the bureau is told why
     scj_failing("q3", date(2026, 11, 22), wconn)
-    next_day = send_alerts(wh, "q3", now=at(22, 0, 30))
+    sunday = send_alerts(wh, "q3", now=at(22, 9))
+    got = smtp.take()
+    assert [m["rcpt"] for m in got] == [[BUREAU_MAIL]]
+    assert sunday.held_for_digest == {SCJ: 3} and sunday.per_department == {}
+    btext = parts(got[0]["msg"])["plain"]
+    assert "告警邮件：无新发现或加重的问题，未发送（无变化的问题每周一汇总）" in btext
+
+    # Monday: one digest listing all three, each marked unchanged, with its streak
+    scj_failing("q4", date(2026, 11, 23), wconn)
+    monday = send_alerts(wh, "q4", now=at(23, 9))
     got = smtp.take()
     assert sorted(m["rcpt"][0] for m in got) == sorted([BUREAU_MAIL, SCJ_MAIL])
-    dept = next(m["msg"] for m in got if m["rcpt"] == [SCJ_MAIL])
-    assert dept["Subject"] == "【数据质量告警】区市场监督管理局 2026-11-22: 3 条规则未通过 (阻断 1)"
-    assert "自 2026-11-21 起已持续 1 天" in parts(dept)["plain"]
-    assert next_day.per_department == {SCJ: 1}
+    msg = dept_mails(got)[0]["msg"]
+    assert msg["Subject"] == "【数据质量周汇总】区市场监督管理局 2026-11-23: 3 条规则未通过 (阻断 1)"
+    assert msg["Cc"] is None  # two days on: not yet the 3 of ALERT_ESCALATE_AFTER_DAYS
+    text = parts(msg)["plain"]
+    assert "这是每周一的周汇总，列出全部尚未整改的问题。" in text
+    assert text.count("【无变化】") == 3 and text.count("自 2026-11-21 起已持续 2 天") == 3
+    assert monday.digest == [SCJ] and monday.per_department == {SCJ: 1}
+    assert "告警邮件：已发送周汇总" in parts(next(m for m in got if m["rcpt"] == [BUREAU_MAIL])["msg"])["plain"]
+    assert ("digest", SCJ, [SCJ_MAIL], [], "smtp") in by_kind(wconn)
 
-    # and not a second time that day
-    scj_failing("q4", date(2026, 11, 22), wconn)
-    send_alerts(wh, "q4", now=at(22, 9))
+    # and not a second time that Monday
+    scj_failing("q5", date(2026, 11, 23), wconn)
+    send_alerts(wh, "q5", now=at(23, 15))
     assert [m["rcpt"] for m in smtp.take()] == [[BUREAU_MAIL]]
 
 
-def test_a_changed_failure_is_mailed_again_the_same_day(wh, wconn, smtp, env):
+def test_the_digest_weekday_is_a_setting(wh, wconn, smtp, env):
+    env.setenv("ALERT_DIGEST_WEEKDAY", "8")
+    with pytest.raises(ValueError, match="ALERT_DIGEST_WEEKDAY=8 is outside 1..7"):
+        _ = Settings().alert_digest_weekday
+    env.setenv("ALERT_DIGEST_WEEKDAY", "7")  # Sunday: 11-22
+    scj_failing("q1", date(2026, 11, 21), wconn)
+    send_alerts(wh, "q1", now=at(21))
+    smtp.take()
+    scj_failing("q2", date(2026, 11, 22), wconn)
+    summary = send_alerts(wh, "q2", now=at(22))
+    msg = dept_mails(smtp.take())[0]["msg"]
+    assert msg["Subject"].startswith("【数据质量周汇总】区市场监督管理局 2026-11-22: 3 条规则未通过")
+    assert "这是每周日的周汇总" in parts(msg)["plain"] and summary.digest == [SCJ]
+
+
+def test_new_or_worsened_failures_are_mailed_the_same_day(wh, wconn, smtp, env):
     scj_failing("q1", date(2026, 11, 21), wconn)
     send_alerts(wh, "q1", now=at(21, 8))
     smtp.take()
@@ -340,13 +391,18 @@ def test_a_changed_failure_is_mailed_again_the_same_day(wh, wconn, smtp, env):
                    sample_record_ids=[*WARNING["sample_record_ids"], "CF2026-0104"])  # fmt: skip
     scj_failing("q2", date(2026, 11, 21), wconn, warning=changed)
     summary = send_alerts(wh, "q2", now=at(21, 14))
-    got = smtp.take()
-    dept = [m["msg"] for m in got if m["rcpt"] == [SCJ_MAIL]]
+    dept = dept_mails(smtp.take())
     assert len(dept) == 1 and summary.per_department == {SCJ: 1}
-    text = parts(dept[0])["plain"]
-    assert "未通过：4 条 / 共检查 200 条，占 2.00%" in text
-    assert "CF2026-0104" in text
-    assert "未通过：12 条 / 共检查 480 条，占 2.50%" in text  # the department sees all its failures
+    msg = dept[0]["msg"]
+    # only the worsened rule; the two unchanged ones are counted, not listed again
+    assert msg["Subject"] == "【数据质量告警】区市场监督管理局 2026-11-21: 1 条规则未通过 (阻断 0) · 另 2 条无变化"
+    text = parts(msg)["plain"]
+    assert "【警告】【加重】ms.penalties.publicity_20wd" in text
+    assert "未通过：4 条 / 共检查 200 条，占 2.00%" in text and "CF2026-0104" in text
+    assert "ms.penalties.uscc_valid" not in text and "12 条 / 共检查 480 条" not in text
+    assert "另有 2 条未通过的规则与上次通知相比没有变化或有所减少，不再逐日提醒，将在每周一的周汇总中列出。" in text
+    assert "问题状态：加重（与上次通知相比），今日发现" in text
+    assert summary.held_for_digest == {SCJ: 2}
 
     # the same sample ids in another order are the same failure
     reordered = dict(changed, sample_record_ids=list(reversed(changed["sample_record_ids"])))
@@ -354,18 +410,36 @@ def test_a_changed_failure_is_mailed_again_the_same_day(wh, wconn, smtp, env):
     assert send_alerts(wh, "q3", now=at(21, 15)).skipped_unchanged == [SCJ]
     assert [m["rcpt"] for m in smtp.take()] == [[BUREAU_MAIL]]
 
+    # fewer failing records (4 → 2): better, not fixed — left to the digest; back to 3: still not
+    # above the 4 last mailed, so still nothing
+    for n in (2, 3):
+        fewer = dict(WARNING, failed_count=n, failed_share=Decimal(n) / 200)
+        scj_failing(f"q4-{n}", date(2026, 11, 21), wconn, warning=fewer)
+        assert send_alerts(wh, f"q4-{n}", now=at(21, 16 + n)).skipped_unchanged == [SCJ]
+        assert dept_mails(smtp.take()) == []
+
+    # the warning rule re-classified as blocking: worse, mailed
+    stricter = dict(changed, severity="blocking")
+    scj_failing("q5", date(2026, 11, 21), wconn, warning=stricter)
+    send_alerts(wh, "q5", now=at(21, 20))
+    (dept,) = dept_mails(smtp.take())
+    assert "【阻断】【加重】ms.penalties.publicity_20wd" in parts(dept["msg"])["plain"]
+
 
 def test_a_failure_persisting_past_the_configured_days_copies_the_ndrc(wh, wconn, smtp, env):
     env.setenv("ALERT_ESCALATE_AFTER_DAYS", "2")
+    env.setenv("ALERT_DIGEST_WEEKDAY", "5")  # Friday 11-27: the days before are ordinary days
     assert Settings().alert_escalate_after_days == 2
-    for day in (21, 22):
-        scj_failing(f"q{day}", date(2026, 11, day), wconn)
-        summary = send_alerts(wh, f"q{day}", now=at(day))
-        dept = [m for m in smtp.take() if SCJ_MAIL in m["rcpt"]]
-        assert len(dept) == 1 and dept[0]["msg"]["Cc"] is None and dept[0]["rcpt"] == [SCJ_MAIL]
-        assert summary.escalated == {}
+    scj_failing("q21", date(2026, 11, 21), wconn)
+    send_alerts(wh, "q21", now=at(21))
+    dept = dept_mails(smtp.take())
+    assert len(dept) == 1 and dept[0]["msg"]["Cc"] is None and dept[0]["rcpt"] == [SCJ_MAIL]
+    # 11-22: unchanged, one day on: nothing
+    scj_failing("q22", date(2026, 11, 22), wconn)
+    assert send_alerts(wh, "q22", now=at(22)).escalated == {}
+    assert dept_mails(smtp.take()) == []
 
-    # 11-23: first seen 11-21, two days on → copied to the 发改局
+    # 11-23: first seen 11-21, two days on → the copy to the 发改局 is owed: mailed, unchanged or not
     scj_failing("q23", date(2026, 11, 23), wconn)
     summary = send_alerts(wh, "q23", now=at(23))
     got = smtp.take()
@@ -380,6 +454,8 @@ def test_a_failure_persisting_past_the_configured_days_copies_the_ndrc(wh, wconn
     )
     text = parts(msg)["plain"]
     assert "已持续 2 天, 抄送区发展和改革局" in text
+    # fix by 11-21 + 2 − 1 = 11-22, which has passed
+    assert "期限：本问题的整改期限（2026-11-22）已过，已抄送区发展和改革局" in text
     assert summary.escalated == {
         SCJ: ["ms.penalties.uscc_valid", "ms.freshness", "ms.penalties.publicity_20wd"]
     }
@@ -387,17 +463,16 @@ def test_a_failure_persisting_past_the_configured_days_copies_the_ndrc(wh, wconn
     assert "告警邮件：已发送并抄送区发展和改革局" in parts(bureau["msg"])["plain"]
     assert ("escalation", SCJ, [SCJ_MAIL], [NDRC_MAIL], "smtp") in by_kind(wconn)
 
-    # 11-24: the warning rule passes (its streak ends), the others go on
+    # 11-24: the warning rule passes (its streak ends), the others go on, already copied: nothing
     plant(
         wconn,
         "q24",
         date(2026, 11, 24),
         [(SCJ, BLOCKING, False), (SCJ, FRESHNESS, False), (SCJ, WARNING, True)],
     )
-    send_alerts(wh, "q24", now=at(24))
-    dept = next(m for m in smtp.take() if SCJ_MAIL in m["rcpt"])
-    assert "已持续 3 天, 抄送区发展和改革局" in parts(dept["msg"])["plain"]
-    # 11-25: the warning fails again: a new streak, listed as first seen today, not escalated by itself
+    assert send_alerts(wh, "q24", now=at(24)).skipped_unchanged == [SCJ]
+    assert dept_mails(smtp.take()) == []
+    # 11-25: the warning fails again: a new streak, mailed as new, alone, not escalated
     scj_failing("q25", date(2026, 11, 25), wconn)
     send_alerts(wh, "q25", now=at(25))
     streaks = dict(
@@ -410,13 +485,23 @@ def test_a_failure_persisting_past_the_configured_days_copies_the_ndrc(wh, wconn
         "ms.freshness": date(2026, 11, 21),
         "ms.penalties.publicity_20wd": date(2026, 11, 25),
     }
-    dept = next(m for m in smtp.take() if SCJ_MAIL in m["rcpt"])
-    assert dept["rcpt"] == [SCJ_MAIL, NDRC_MAIL]
+    (dept,) = dept_mails(smtp.take())
+    assert dept["rcpt"] == [SCJ_MAIL]
     text = parts(dept["msg"])["plain"]
-    assert (
-        "以下规则自首次发现起持续未整改，本邮件已抄送区发展和改革局：ms.penalties.uscc_valid、ms.freshness。"
-        in text
+    assert "【警告】【新发现】ms.penalties.publicity_20wd" in text and "ms.freshness" not in text
+
+    # Friday's digest lists all three, all escalated by now (the warning's new streak of 11-25 is
+    # two days old too), and copies the 发改局 as every day did
+    scj_failing("q27", date(2026, 11, 27), wconn)
+    send_alerts(wh, "q27", now=at(27))
+    (dept,) = dept_mails(smtp.take())
+    assert dept["rcpt"] == [SCJ_MAIL, NDRC_MAIL]
+    assert dept["msg"]["Subject"] == (
+        "【数据质量周汇总】区市场监督管理局 2026-11-27: 3 条规则未通过 (阻断 1) · 已抄送区发展和改革局"
     )
+    text = parts(dept["msg"])["plain"]
+    assert "本邮件已抄送区发展和改革局：ms.penalties.uscc_valid、ms.freshness、ms.penalties.publicity_20wd。" in text
+    assert "自 2026-11-21 起已持续 6 天" in text and "自 2026-11-25 起已持续 2 天" in text
 
 
 def test_a_department_without_failures_gets_nothing_even_when_the_bureau_does(wh, wconn, smtp, env):
@@ -582,3 +667,48 @@ def test_missing_run_or_directory_is_a_clear_error(wconn, warehouse_cfg, env):
     directory.load_into_warehouse(wconn, directory.load(REPO / "config" / "departments.csv"))
     with pytest.raises(AlertError, match="no data-quality run 'nope'"):
         send_alerts(warehouse_cfg, "nope", now=at(21))
+
+
+def test_a_dag_failure_mails_the_bureau_once_a_day(wh, wconn, smtp, env):
+    from market_access.alerts.failures import DagFailure, notify_dag_failure
+    from market_access.alerts.transport import MailError as TransportMailError
+
+    def failure(task: str, hour: int, error) -> DagFailure:
+        return DagFailure(
+            dag_id="build_warehouse", task_id=task, dag_run_id="scheduled__2026-11-21T02:00:00+08:00",
+            try_number=2, error=error, log_url="http://airflow.local/dags/build_warehouse/runs/r/tasks/" + task,
+            log_path=f"/opt/airflow/logs/dag_id=build_warehouse/task_id={task}/attempt=2.log", when=at(21, hour),
+        )  # fmt: skip
+
+    # the relay is down: a clear error, and the day's claim is released for the next failure
+    env.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_uri(free_port()))
+    boom = RuntimeError("connection to postgresql://loader:Pw-9x@db:5432/wh refused\nTraceback …")
+    with pytest.raises(TransportMailError):
+        notify_dag_failure(wh, failure("prepare_warehouse", 2, boom), now=at(21, 2))
+    assert wconn.execute("select count(*) from ops.dag_failure_alerts").fetchone()[0] == 0
+
+    env.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_uri(smtp.port))
+    assert notify_dag_failure(wh, failure("prepare_warehouse", 3, boom), now=at(21, 3)) == "sent"
+    (got,) = smtp.take()
+    assert got["rcpt"] == [BUREAU_MAIL]
+    msg = got["msg"]
+    assert msg["Subject"] == "【运行失败】build_warehouse 2026-11-21: 任务 prepare_warehouse 失败"
+    text, html = (parts(msg)[k] for k in ("plain", "html"))
+    assert "DAG：build_warehouse" in text and "失败的任务：prepare_warehouse（第 2 次尝试，已不再重试）" in text
+    # the first line only, the password masked
+    assert "错误：RuntimeError: connection to postgresql://loader:***@db:5432/wh refused" in text
+    assert "Pw-9x" not in got["raw"].decode("ascii", "replace") and "Traceback" not in text
+    assert "日志（Airflow 界面）：http://airflow.local/dags/build_warehouse/runs/r/tasks/prepare_warehouse" in text
+    assert "日志文件：/opt/airflow/logs/dag_id=build_warehouse/task_id=prepare_warehouse/attempt=2.log" in text
+    assert "时间：2026-11-21 03:00:00（北京时间）" in text and "prepare_warehouse" in html
+    assert ("dag_failure", None, [BUREAU_MAIL], [], "smtp") in by_kind(wconn)
+
+    # another task of the same DAG, the same Beijing day: nothing; the next day: a mail again
+    assert notify_dag_failure(wh, failure("dbt_run", 9, "x <b>"), now=at(21, 9)) == "already_sent"
+    assert smtp.take() == []
+    nxt = DagFailure("build_warehouse", "dbt_run", None, 1, "失败 <b>粗体</b> 110105194912310029", None, None, at(22, 1))
+    assert notify_dag_failure(wh, nxt, now=at(22, 1)) == "sent"
+    (got,) = smtp.take()
+    text, html = (parts(got["msg"])[k] for k in ("plain", "html"))
+    assert "错误：失败 <b>粗体</b> 110***********0029" in text  # no 身份证号 in clear
+    assert "失败 &lt;b&gt;粗体&lt;/b&gt;" in html and "<b>粗体</b>" not in html  # escaped

@@ -277,7 +277,8 @@ def test_publication_deadlines_count_working_days_across_holidays(run):
     assert (r["severity"], r["category"]) == ("warning", "timeliness")
     assert sorted(r["sample_record_ids"]) == sorted(late)
     assert r["observed"].startswith(f"已到期 {judged} 条, 逾期 3 条")
-    assert r["deadline_zh"] == "双公示: 作出决定之日起 7 个工作日内 (国办发〔2015〕51号, 国发〔2016〕33号)"
+    assert r["deadline_zh"] == "作出决定之日起 7 个工作日内公示"
+    assert r["basis_zh"] == "“双公示” (国办发〔2015〕51号, 国发〔2016〕33号)"
     assert failing_records(conn, run_id, "CR-LIC-008") == {DEPT: late}
 
 
@@ -509,6 +510,13 @@ def test_one_mail_to_the_planted_department_and_one_bureau_summary(chained):
     assert "QT-FEED-001" in text
     for rid in ("QT-OCT-8WD", "QT-SF-8WD", "QT-OPEN-LATE"):
         assert rid in text
+    # what the engine stored reaches the mail: the standard under 依据, the time limit under 期限,
+    # the source by its name (AS_OF 2026-07-01 is a Wednesday: an ordinary day, all three are new)
+    assert "依据：法人和其他组织统一社会信用代码编码规则 GB 32100-2015" in text
+    assert "期限：作出决定之日起 7 个工作日内公示；本问题请于" in text
+    assert "检查对象：信用信息共享平台 · 行政许可（逐条记录检查" in text
+    assert "staging.stg_" not in text  # (the Data Docs file path may name the asset)
+    assert text.count("【新发现】") == 3
     others = [m for m in messages if m is not mail]
     assert len(others) == 1  # the bureau's summary, nothing to any other department
     assert sorted(others[0]["rcpt"]) == sorted(bureau.alert_emails)

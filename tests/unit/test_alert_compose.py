@@ -20,8 +20,10 @@ def result(
     rule_id="r1", severity="blocking", failed=12, evaluated=480, share=Decimal("0.025"), samples=(), **kw
 ):
     kw.setdefault("category", "有效性")
+    kw.setdefault("asset", "penalties")
+    kw.setdefault("source", "market_supervision")
     return RuleResult(
-        rule_id=rule_id, dept_code="113604210795604218", asset="penalties", source="market_supervision",
+        rule_id=rule_id, dept_code="113604210795604218",
         level="row", severity=severity, success=False, evaluated_count=evaluated,
         failed_count=failed, failed_share=share, sample_record_ids=tuple(samples), **kw,
     )  # fmt: skip
@@ -167,3 +169,41 @@ def test_category_codes_are_shown_in_chinese():
     mail = dept_mail([item(result(category="validity")), item(result("r2", category="新类别"))])
     assert "逐条记录检查，有效性" in mail.text and "逐条记录检查，有效性" in mail.html
     assert "逐条记录检查，新类别" in mail.text  # an unknown category is shown as written
+
+
+def test_a_failure_against_the_last_mail():
+    from market_access.alerts.service import status_of
+
+    told = {"mailed_failed_count": 12, "mailed_share": 0.025, "mailed_severity": "blocking"}
+    assert status_of(result(), {}) == "new"  # never mailed in this streak
+    assert status_of(result(), told) == "unchanged"  # 12 of 480 = 0.025, as told
+    assert status_of(result(failed=13, share=Decimal("0.027")), told) == "worsened"
+    # the same count of a smaller set is a larger share: 12 / 400 = 0.03 > 0.025
+    assert status_of(result(evaluated=400, share=Decimal("0.03")), told) == "worsened"
+    assert status_of(result(failed=5, share=Decimal("0.0104")), told) == "improved"
+    assert status_of(result(severity="warning"), told) == "reclassified"
+    assert status_of(result(), dict(told, mailed_severity="warning")) == "worsened"  # now blocking
+
+
+def test_deadline_basis_and_source_as_a_department_reads_them():
+    r = result(
+        asset="staging.stg_gov_service__cases", source="gov_service", basis_zh="公民身份号码 GB 11643-1999",
+        deadline_zh="作出决定之日起 7 个工作日内公示",
+    )
+    fresh = Item(r, date(2026, 11, 21), 0, False, None, status="new", fix_by=date(2026, 11, 23))
+    late = Item(result("r2", asset="quality.department_feeds", source="credit", deadline_zh="每日同步"),
+                date(2026, 11, 18), 3, True, None, status="unchanged", fix_by=date(2026, 11, 20))  # fmt: skip
+    mail = dept_mail([fresh, late], held=2)
+    assert "期限：作出决定之日起 7 个工作日内公示；本问题请于 2026-11-23（含）前整改完毕，逾期仍未通过将抄送区发展和改革局" in mail.text
+    assert "期限：每日同步；本问题的整改期限（2026-11-20）已过，已抄送区发展和改革局" in mail.text
+    assert "依据：公民身份号码 GB 11643-1999" in mail.text and "整改期限：公民身份号码" not in mail.text
+    assert "检查对象：政务服务一体化平台 · 办件（逐条记录检查" in mail.text
+    assert "检查对象：信用信息共享平台（" in mail.text  # a feeds rule of a system: the system
+    assert "gov_service" not in mail.text + mail.html and "stg_" not in mail.text + mail.html
+    assert mail.subject.endswith("2 条规则未通过 (阻断 2) · 另 2 条无变化 · 已抄送区发展和改革局")
+    assert "另有 2 条未通过的规则与上次通知相比没有变化或有所减少" in mail.text
+
+
+def test_submissions_are_named_by_their_template():
+    assert compose.source_label("staging.stg_submissions__barrier_complaints", "submissions") == "部门报送 · 隐性壁垒投诉"
+    assert compose.source_label("somewhere.unknown", "nothing") == "未登记的数据来源"

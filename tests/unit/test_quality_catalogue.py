@@ -28,7 +28,9 @@ def test_the_shipped_catalogue_loads(cat):
     assert {r.severity for r in cat.rules} == {"blocking", "warning"}
     assert {r.level for r in cat.rules} == {"row", "dataset"}
     for r in cat.rules:
-        assert r.description_zh and r.fix_zh and r.deadline_zh, r.id
+        assert r.description_zh and r.fix_zh and (r.deadline_zh or r.basis_zh), r.id
+        # a time limit is a time limit: no standard (GB …) shows as the deadline
+        assert not r.deadline_zh or "GB " not in r.deadline_zh, r.id
         assert r.asset == FEEDS_ASSET or r.asset in cat.assets, r.id
 
 
@@ -328,3 +330,29 @@ def test_a_suite_is_a_gx_suite_with_one_expectation_per_rule(cat):
     assert by_rule["GS-CASE-003"].severity == "critical"
     assert by_rule["GS-CASE-003"].description.startswith("[GS-CASE-003] 申请人统一社会信用代码")
     assert by_rule["GS-CASE-012"].expectation_type == "expect_column_values_to_be_unique"
+
+
+def test_a_rule_needs_a_time_limit_or_a_basis():
+    rule = textwrap.dedent(
+        """
+        rules:
+          - id: GS-CASE-001
+            asset: staging.stg_gov_service__cases
+            expectation: expect_column_values_to_not_be_null
+            kwargs: {column: case_id}
+            severity: 阻断
+            level: row
+            category: completeness
+            description_zh: 编号不为空
+            fix_zh: 补录
+        """
+    )
+    head = BROKEN.split("    rules:")[0]
+    with pytest.raises(CatalogueError) as err:
+        catalogue.parse(head + rule)
+    assert len(err.value.problems) == 1 and "deadline_zh (时限) 或 basis_zh (依据)" in err.value.problems[0]
+    # either alone is enough, and each is kept as given
+    only_basis = catalogue.parse(head + rule + "    basis_zh: 公民身份号码 GB 11643-1999\n").rules[0]
+    assert (only_basis.deadline_zh, only_basis.basis_zh) == (None, "公民身份号码 GB 11643-1999")
+    only_limit = catalogue.parse(head + rule + "    deadline_zh: 每日同步\n").rules[0]
+    assert (only_limit.deadline_zh, only_limit.basis_zh) == ("每日同步", None)

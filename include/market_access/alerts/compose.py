@@ -64,8 +64,9 @@ class RuleResult:
     observed: str | None = None
     description_zh: str | None = None
     fix_zh: str | None = None
-    deadline_zh: str | None = None
+    deadline_zh: str | None = None  # the time limit the rule applies (作出决定之日起 7 个工作日内公示)
     data_docs_page: str | None = None
+    basis_zh: str | None = None  # the standard it rests on (公民身份号码 GB 11643-1999)
 
     @property
     def blocking(self) -> bool:
@@ -91,6 +92,11 @@ class RuleResult:
         return hashlib.sha256(json.dumps(key, ensure_ascii=False).encode()).hexdigest()[:32]
 
     @property
+    def source_zh(self) -> str:
+        """Where the records come from, as a department knows it (政务服务一体化平台 · 办件)."""
+        return source_label(self.asset, self.source, self.rule_id)
+
+    @property
     def sort_key(self) -> tuple:
         """Blocking first, then the larger failing share, the larger count, the rule id."""
         return (0 if self.blocking else 1, -(self.share or 0.0), -(self.failed_count or 0), self.rule_id)
@@ -113,6 +119,66 @@ def safe_sample(value: object) -> str:
     return masked
 
 
+def _relation_label(name: str) -> str | None:
+    """staging.stg_gov_service__cases (or a feeds column stg_gov_service__cases__rows) → its title."""
+    from market_access.sources.catalog import systems
+    from market_access.submissions.templates import templates
+
+    table = name.rsplit(".", 1)[-1]
+    table = table[4:] if table.startswith("stg_") else table
+    if table.startswith("submissions__"):
+        rest = table[len("submissions__") :]
+        for code, t in templates().items():
+            if rest == code or rest.startswith(code + "__"):
+                return f"部门报送 · {t.title}"
+        return None
+    for sys_name, system in systems().items():
+        if not table.startswith(sys_name + "__"):
+            continue
+        rest = table[len(sys_name) + 2 :]
+        for res in sorted(system.resources, key=lambda r: -len(r.name)):
+            key = res.name.replace("-", "_")
+            if rest == key or rest.startswith(key + "__"):
+                return f"{system.title} · {res.title}"
+        return system.title
+    return None
+
+
+@cache
+def _feeds_columns() -> dict[str, str]:
+    """rule id → the feeds column a department-feeds rule checks (its kwargs column)."""
+    try:
+        from market_access.quality.catalogue import load
+
+        return {r.id: str(r.kwargs.get("column") or "") for r in load().rules}
+    except Exception:  # the mail still goes out, naming the system only
+        log.warning("the quality rule catalogue could not be read; sources are named by system only", exc_info=True)
+        return {}
+
+
+@cache
+def source_label(asset: str | None, source: str | None, rule_id: str | None = None) -> str:
+    """The source of a result as departments know it: system title · resource title for a system
+    (政务服务一体化平台 · 办件), 部门报送 · template title for submissions; never a relation name."""
+    from market_access.sources.catalog import systems
+    from market_access.submissions.templates import templates
+
+    for candidate in (asset, _feeds_columns().get(rule_id or "", "")):
+        label = _relation_label(candidate) if candidate else None
+        if label:
+            return label
+    if source in systems():
+        return systems()[source].title
+    if source in templates():
+        return f"部门报送 · {templates()[source].title}"
+    if source == "submissions":
+        return "部门报送"
+    return "未登记的数据来源"
+
+
+WEEKDAYS_ZH = ("", "周一", "周二", "周三", "周四", "周五", "周六", "周日")
+
+
 # --- what a mail says ---------------------------------------------------------------------------
 
 
@@ -125,6 +191,8 @@ class Item:
     days: int  # whole days since the streak began (0 = first seen today)
     escalated: bool
     docs_link: str | None
+    status: str = "new"  # new / worsened / reclassified / improved / unchanged (against the last mail)
+    fix_by: date | None = None  # fix by this day, else the 发改局 is copied
 
     def __getattr__(self, name):  # the templates read the result's fields directly
         if name == "result":
@@ -147,7 +215,7 @@ class DeptRow:
 
 @dataclass
 class Mail:
-    kind: str  # dept / escalation / bureau / receipt
+    kind: str  # dept / escalation / digest / bureau / receipt / dag_failure
     subject: str
     text: str
     html: str
@@ -269,16 +337,24 @@ def department_mail(
     ndrc_addrs: Sequence[str],
     escalate_after: int,
     sender: str,
+    held: int = 0,
+    digest: bool = False,
+    digest_weekday: int = 1,
 ) -> Mail:
-    """One department's alert: every failing rule of the run, blocking first; an escalated one
-    copies the 发改局 (unless that is the department itself)."""
+    """One department's alert: the failing rules it is told about (new or worsened ones; on the
+    digest day every open one), blocking first, one block each; `held` more unchanged ones wait for
+    the weekly digest. An escalated one copies the 发改局 (unless that is the department itself)."""
     items = sorted(items, key=lambda i: i.result.sort_key)
     escalated = [i for i in items if i.escalated]
     blocking = sum(1 for i in items if i.blocking)
     cc_addrs = [a for a in ndrc_addrs if a not in to] if escalated else []
     cc_name = ndrc_name if cc_addrs else ""
-    subject = _macro("dept_subject", dept_name, day.isoformat(), len(items), blocking, cc_name)
+    subject = _macro("dept_subject", dept_name, day.isoformat(), len(items), blocking, cc_name, held, digest)
     ctx = {
+        "held": held,
+        "digest": digest,
+        "weekday": WEEKDAYS_ZH[digest_weekday],
+        "changed": sum(1 for i in items if i.status in ("new", "worsened", "reclassified")),
         "subject": subject,
         "run": run,
         "day": day.isoformat(),
@@ -298,7 +374,7 @@ def department_mail(
     }
     text, html = _render("department", ctx)
     return Mail(
-        kind="escalation" if cc_addrs else "dept",
+        kind="digest" if digest else "escalation" if cc_addrs else "dept",
         subject=subject,
         text=text,
         html=html,
@@ -318,6 +394,7 @@ def bureau_mail(
     rows: Sequence[DeptRow],
     ndrc_name: str,
     sender: str,
+    digest_weekday: int = 1,
 ) -> Mail:
     """The 数据管理局's summary of one run: every department, failing ones first."""
     rows = sorted(rows, key=lambda r: (-r.blocking_failed, -r.failed, r.evaluated == 0, r.dept_name))
@@ -341,6 +418,7 @@ def bureau_mail(
         "evaluated": evaluated,
         "departments": sum(1 for r in rows if r.evaluated),
         "cc_name": ndrc_name,
+        "weekday": WEEKDAYS_ZH[digest_weekday],
         "docs": docs_link(run.data_docs_dir),
         "sender": sender,
     }

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import psycopg
 
@@ -49,7 +49,9 @@ class AlertSummary:
     transport: str  # smtp / eml
     where: str  # the relay (no password) or the outbox folder
     messages: list[SentMessage] = field(default_factory=list)
-    skipped_unchanged: list[str] = field(default_factory=list)  # dept codes: failures already mailed today
+    skipped_unchanged: list[str] = field(default_factory=list)  # dept codes: nothing new or worse, not mailed
+    held_for_digest: dict[str, int] = field(default_factory=dict)  # dept code → failures left to the digest
+    digest: list[str] = field(default_factory=list)  # dept codes that got the weekly digest
     escalated: dict[str, list[str]] = field(default_factory=dict)  # dept code → rule ids copied to 发改局
     no_address: list[str] = field(default_factory=list)  # dept codes with failures and no alert_emails
     unknown_departments: list[str] = field(default_factory=list)  # dept codes not in the directory
@@ -59,7 +61,7 @@ class AlertSummary:
     def per_department(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for m in self.messages:
-            if m.kind in ("dept", "escalation") and m.dept_code:
+            if m.kind in ("dept", "escalation", "digest") and m.dept_code:
                 out[m.dept_code] = out.get(m.dept_code, 0) + 1
         return out
 
@@ -73,22 +75,26 @@ class AlertSummary:
         """One paragraph for an operator: how many messages, where they went, what was held back."""
         kinds = {
             k: sum(1 for m in self.messages if m.kind == k)
-            for k in ("dept", "escalation", "bureau", "receipt")
+            for k in ("dept", "escalation", "digest", "bureau", "receipt")
         }
         via = (
             f"written as .eml files to {self.where}" if self.transport == "eml" else f"sent via {self.where}"
         )
         parts = [
             f"alerts of quality run {self.run_id} ({self.day}): {len(self.messages)} message(s) {via}: "
-            f"{kinds['dept'] + kinds['escalation']} to departments "
-            f"({kinds['escalation']} copied to the 发改局), {kinds['bureau']} bureau summary"
+            f"{kinds['dept'] + kinds['escalation'] + kinds['digest']} to departments "
+            f"({kinds['digest']} weekly digests; {len(self.escalated)} copied to the 发改局), "
+            f"{kinds['bureau']} bureau summary"
             + (f", {kinds['receipt']} receipts" if kinds["receipt"] else "")
         ]
         if self.bureau_summary == "already_sent":
             parts.append("the bureau summary of this run was sent before")
         if self.skipped_unchanged:
+            parts.append(f"nothing new or worse, not mailed: {', '.join(self.skipped_unchanged)}")
+        if self.held_for_digest:
             parts.append(
-                f"unchanged and already mailed today, not re-sent: {', '.join(self.skipped_unchanged)}"
+                f"{sum(self.held_for_digest.values())} unchanged failure(s) of "
+                f"{len(self.held_for_digest)} department(s) left to the weekly digest"
             )
         if self.escalated:
             parts.append(
@@ -130,7 +136,7 @@ def _locked(conn: psycopg.Connection) -> Iterator[None]:
 @dataclass
 class _Outgoing:
     mail: Mail
-    mailed: list[tuple[str, str, str, bool]] = field(default_factory=list)
+    mailed: list[state.Mailed] = field(default_factory=list)
     submission_id: int | None = None
 
 
@@ -206,13 +212,24 @@ def _deliver(
     return sent
 
 
-def _already_mailed_today(entry: dict, fingerprint: str, day: date) -> bool:
-    at = entry.get("last_mailed_at")
-    return (
-        entry.get("mailed_fingerprint") == fingerprint
-        and at is not None
-        and at.astimezone(BEIJING).date() == day
-    )
+URGENT = ("new", "worsened", "reclassified")  # mailed the same day; the others wait for the digest
+
+
+def status_of(r: RuleResult, entry: dict) -> str:
+    """A failure against what its department was last told in this streak: new (never mailed),
+    worsened (more failing records, a larger share, or now blocking), reclassified (now a warning),
+    improved (fewer failing records, not fixed) or unchanged."""
+    before = entry.get("mailed_failed_count")
+    if before is None:
+        return "new"
+    if (entry.get("mailed_severity") or "") != (r.severity or ""):
+        return "worsened" if r.blocking else "reclassified"
+    count, share, before_share = r.failed_count or 0, r.share, entry.get("mailed_share")
+    if count > before or (share is not None and before_share is not None and share > before_share + 1e-12):
+        return "worsened"
+    if count < before:
+        return "improved"
+    return "unchanged"
 
 
 def _plan_departments(
@@ -223,6 +240,7 @@ def _plan_departments(
     run: compose.QualityRun,
     day: date,
     escalate_after: int,
+    digest_weekday: int,
     sender: str,
     summary: AlertSummary,
 ) -> tuple[list[_Outgoing], list[DeptRow]]:
@@ -260,6 +278,7 @@ def _plan_departments(
                     run=run,
                     day=day,
                     escalate_after=escalate_after,
+                    digest_weekday=digest_weekday,
                     sender=sender,
                 )
                 if out is None:
@@ -267,7 +286,12 @@ def _plan_departments(
                 else:
                     outgoing.append(out)
                     if out.mail.cc:
-                        summary.escalated[code] = [rule for _, rule, _, esc in out.mailed if esc]
+                        summary.escalated[code] = [m.rule_id for m in out.mailed if m.escalated]
+                    if out.mail.kind == "digest":
+                        summary.digest.append(code)
+                held = len(failing) - (0 if out is None else len(out.mailed))
+                if held:
+                    summary.held_for_digest[code] = held
         rows.append(
             DeptRow(
                 dept_code=code,
@@ -292,31 +316,50 @@ def _department(
     run: compose.QualityRun,
     day: date,
     escalate_after: int,
+    digest_weekday: int,
     sender: str,
 ) -> tuple[_Outgoing | None, str]:
-    """The department's mail, or None when every failure was already mailed today unchanged."""
+    """The department's mail of `day`, or None when there is nothing it has not been told.
+
+    Any day: failures new or worsened since the last mail, and those whose copy to the 发改局
+    is owed (the streak reached ALERT_ESCALATE_AFTER_DAYS). The digest weekday: also every other
+    open failure not mailed yet that day — one mail listing all of them.
+    """
     can_copy = any(a not in dept.alert_emails for a in ndrc.alert_emails)
+    digest_day = day.isoweekday() == digest_weekday
     items: list[Item] = []
-    due = False
+    in_mail: list[Item] = []
     for r in failing:
         entry = log_rows.get((dept.code, r.rule_id), {})
         first = entry.get("first_failed_on") or day
         days = (day - first).days
         escalated = days >= escalate_after
-        if not _already_mailed_today(entry, r.fingerprint, day):
-            due = True
-        elif escalated and can_copy and entry.get("escalated_at") is None:
-            due = True  # the copy to the 发改局 is still owed
-        items.append(Item(r, first, days, escalated, compose.docs_link(r.data_docs_page, run.data_docs_dir)))
-    if not due:
+        item = Item(
+            r,
+            first,
+            days,
+            escalated,
+            compose.docs_link(r.data_docs_page, run.data_docs_dir),
+            status=status_of(r, entry),
+            fix_by=first + timedelta(days=escalate_after - 1),
+        )
+        owed_copy = escalated and can_copy and entry.get("escalated_at") is None
+        items.append(item)
+        if item.status in URGENT or owed_copy or (digest_day and entry.get("last_mailed_on") != day):
+            in_mail.append(item)
+    if not in_mail:
         return None, "unchanged"
+    digest = digest_day and len(in_mail) == len(items)
     mail = compose.department_mail(
         run=run,
-        day=run.data_date or day,
+        day=day,
         dept_code=dept.code,
         dept_name=dept.name,
         to=list(dept.alert_emails),
-        items=items,
+        items=in_mail,
+        held=len(items) - len(in_mail),
+        digest=digest,
+        digest_weekday=digest_weekday,
         evaluated=evaluated,
         ndrc_name=ndrc.name,
         ndrc_addrs=list(ndrc.alert_emails),
@@ -324,8 +367,13 @@ def _department(
         sender=sender,
     )
     copied = bool(mail.cc)
-    mailed = [(dept.code, i.rule_id, i.fingerprint, i.escalated and copied) for i in items]
-    return _Outgoing(mail, mailed), ("escalated" if copied else "sent")
+    mailed = [
+        state.Mailed(
+            dept.code, i.rule_id, i.fingerprint, i.escalated and copied, i.failed_count, i.share, i.severity, day
+        )
+        for i in in_mail
+    ]
+    return _Outgoing(mail, mailed), ("digest" if digest else "escalated" if copied else "sent")
 
 
 def send_alerts(
@@ -336,20 +384,26 @@ def send_alerts(
     now: datetime | None = None,
     smtp: transport.SmtpConnection | None | object = transport.FROM_ENVIRONMENT,
 ) -> AlertSummary:
-    """Mail the results of quality run `run_id`: each failing department once (unless its failures
-    were already mailed today unchanged), escalations copied to the 发改局, one bureau summary.
+    """Mail the results of quality run `run_id`: to each failing department what is new or worse
+    than its last mail (every open failure on the digest weekday), escalations copied to the 发改局,
+    one bureau summary.
+
+    The alert day is the run's data date (a Beijing date; the wall clock's Beijing date for a run
+    without one): streak lengths, the digest weekday and "already told today" all follow the data,
+    so that a rerun or a catch-up run of an earlier day behaves as it did on that day, and tests
+    need no clock. `now` only stamps the messages.
 
     `smtp`: the relay, None for the .eml outbox; by default AIRFLOW_CONN_SMTP_DEFAULT or the outbox.
     """
     s = settings or Settings()
     now = _now(now)
-    day = now.astimezone(BEIJING).date()
     t = _transport(s, smtp)
-    summary = AlertSummary(run_id=run_id, day=day, transport=t.name, where=t.where)
     with warehouse.connect(cfg, autocommit=True) as conn:
         state.ensure_tables(conn)
         with _locked(conn):
             run, results = state.load_run(conn, run_id)
+            day = run.data_date or now.astimezone(BEIJING).date()
+            summary = AlertSummary(run_id=run_id, day=day, transport=t.name, where=t.where)
             directory = state.load_directory(conn)
             sender = compose.sender_name(directory.bureau.name)
             state.record_streaks(conn, results, run_id, day, now)
@@ -362,6 +416,7 @@ def send_alerts(
                 run=run,
                 day=day,
                 escalate_after=s.alert_escalate_after_days,
+                digest_weekday=s.alert_digest_weekday,
                 sender=sender,
                 summary=summary,
             )
@@ -374,7 +429,8 @@ def send_alerts(
             else:
                 mail = compose.bureau_mail(
                     run=run,
-                    day=run.data_date or day,
+                    day=day,
+                    digest_weekday=s.alert_digest_weekday,
                     bureau_name=bureau.name,
                     to=list(bureau.alert_emails),
                     rows=rows,

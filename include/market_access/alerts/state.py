@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import psycopg
@@ -33,11 +34,18 @@ comment on column ops.alert_log.fingerprint is '当前失败的指纹 (部门、
 comment on column ops.alert_log.first_failed_on is '本轮连续失败的开始日期 (北京时间); 规则通过后清空';
 comment on column ops.alert_log.mailed_fingerprint is '最近一次发给部门的失败指纹; 与 last_mailed_at 同日且相同则不再重复发送';
 comment on column ops.alert_log.escalated_at is '本轮连续失败中首次抄送发改局的时间; 规则通过后清空';
+alter table ops.alert_log add column if not exists mailed_failed_count bigint;
+alter table ops.alert_log add column if not exists mailed_share numeric;
+alter table ops.alert_log add column if not exists mailed_severity text;
+alter table ops.alert_log add column if not exists last_mailed_on date;
+comment on column ops.alert_log.mailed_failed_count is
+    '最近一次告知部门时的未通过条数 (与占比、级别一起判断问题是新增、加重还是无变化); 规则通过后清空';
+comment on column ops.alert_log.last_mailed_on is '最近一次告知部门的告警日期 (质量检查的数据日期, 北京时间)';
 
 create table if not exists ops.alert_messages (
     message_id          text primary key,
     run_id              text,
-    kind                text not null check (kind in ('dept', 'bureau', 'receipt', 'escalation')),
+    kind                text not null,
     dept_code           text,
     submission_id       bigint,
     to_addrs            text[] not null,
@@ -49,10 +57,45 @@ create table if not exists ops.alert_messages (
     location            text not null
 );
 create index if not exists alert_messages_run_idx on ops.alert_messages (run_id, kind);
+do $$ begin  -- widen the kinds of a table created by an earlier release (only once)
+    if not exists (select 1 from pg_constraint where conname = 'alert_messages_kind_check'
+                   and pg_get_constraintdef(oid) like '%dag_failure%') then
+        alter table ops.alert_messages drop constraint if exists alert_messages_kind_check;
+        alter table ops.alert_messages add constraint alert_messages_kind_check
+            check (kind in ('dept', 'bureau', 'receipt', 'escalation', 'digest', 'dag_failure'));
+    end if;
+end $$;
+
+create table if not exists ops.dag_failure_alerts (
+    dag_id              text not null,
+    alert_day           date not null,
+    dag_run_id          text,
+    task_id             text,
+    claimed_at          timestamptz not null,
+    message_id          text,
+    sent_at             timestamptz,
+    primary key (dag_id, alert_day)
+);
+comment on table ops.dag_failure_alerts is
+    'DAG 运行失败通知数据管理局: 每个 DAG 每个北京日最多一封 (one failure mail per DAG and Beijing day)';
 comment on table ops.alert_messages is
-    '已发出的每一封邮件 (部门告警 dept、抄送发改局的告警 escalation、数据管理局汇总 bureau、报送回执 receipt); 只在邮件服务器接收后记录 (every message handed over)';
+    '已发出的每一封邮件 (部门告警 dept、抄送发改局的告警 escalation、部门周汇总 digest、数据管理局汇总 bureau、报送回执 receipt、DAG 失败通知 dag_failure); 只在邮件服务器接收后记录 (every message handed over)';
 comment on column ops.alert_messages.location is 'SMTP 服务器 (smtp://host:port) 或 .eml 文件路径';
 """
+
+
+@dataclass(frozen=True)
+class Mailed:
+    """A failure as a message reported it: what the department knows from then on."""
+
+    dept_code: str
+    rule_id: str
+    fingerprint: str
+    escalated: bool
+    failed_count: int | None
+    share: float | None
+    severity: str | None
+    day: date
 
 
 class AlertError(RuntimeError):
@@ -70,6 +113,17 @@ def ensure_tables(conn: psycopg.Connection) -> None:
 
 def table_exists(conn: psycopg.Connection, name: str) -> bool:
     return conn.execute("select to_regclass(%s) is not null", (name,)).fetchone()[0]
+
+
+def _has_column(conn: psycopg.Connection, schema: str, table: str, column: str) -> bool:
+    return (
+        conn.execute(
+            "select 1 from information_schema.columns where table_schema = %s and table_name = %s "
+            "and column_name = %s",
+            (schema, table, column),
+        ).fetchone()
+        is not None
+    )
 
 
 def load_directory(conn: psycopg.Connection) -> Directory:
@@ -104,6 +158,8 @@ def load_run(conn: psycopg.Connection, run_id: str) -> tuple[QualityRun, list[Ru
     ).fetchone()
     if row is None:
         raise AlertError(f"no data-quality run {run_id!r} in ops.quality_runs")
+    # basis_zh came with the digest release; a results table of an older engine has none
+    basis = "basis_zh" if _has_column(conn, "ops", "quality_results", "basis_zh") else "null::text"
     results = [
         RuleResult(
             rule_id=r[0],
@@ -124,11 +180,13 @@ def load_run(conn: psycopg.Connection, run_id: str) -> tuple[QualityRun, list[Ru
             fix_zh=r[15],
             deadline_zh=r[16],
             data_docs_page=r[17],
+            basis_zh=r[18],
         )
         for r in conn.execute(
             "select rule_id, dept_code, asset, source, level, category, severity, success, evaluated_count, "
             "failed_count, failed_share, sample_record_ids, observed_on, observed, description_zh, fix_zh, "
-            "deadline_zh, data_docs_page from ops.quality_results where run_id = %s order by dept_code, rule_id",
+            f"deadline_zh, data_docs_page, {basis} from ops.quality_results where run_id = %s "
+            "order by dept_code, rule_id",
             (run_id,),
         ).fetchall()
     ]
@@ -175,7 +233,8 @@ def record_streaks(
         if passing:
             cur.execute(
                 "update ops.alert_log as l set fingerprint = null, failed_count = null, first_failed_on = null, "
-                "escalated_at = null, last_passed_on = %s, last_run_id = %s, updated_at = %s "
+                "escalated_at = null, mailed_fingerprint = null, mailed_failed_count = null, mailed_share = null, "
+                "mailed_severity = null, last_passed_on = %s, last_run_id = %s, updated_at = %s "
                 "from unnest(%s::text[], %s::text[]) as p (dept_code, rule_id) "
                 "where l.dept_code = p.dept_code and l.rule_id = p.rule_id",
                 (day, run_id, now, [r.dept_code for r in passing], [r.rule_id for r in passing]),
@@ -184,7 +243,8 @@ def record_streaks(
 
 def load_log(conn: psycopg.Connection, dept_codes: list[str]) -> dict[tuple[str, str], dict]:
     cur = conn.execute(
-        "select dept_code, rule_id, first_failed_on, mailed_fingerprint, last_mailed_at, escalated_at "
+        "select dept_code, rule_id, first_failed_on, mailed_fingerprint, last_mailed_at, escalated_at, "
+        "mailed_failed_count, mailed_share, mailed_severity, last_mailed_on "
         "from ops.alert_log where dept_code = any(%s)",
         (dept_codes,),
     )
@@ -194,6 +254,10 @@ def load_log(conn: psycopg.Connection, dept_codes: list[str]) -> dict[tuple[str,
             "mailed_fingerprint": r[3],
             "last_mailed_at": r[4],
             "escalated_at": r[5],
+            "mailed_failed_count": r[6],
+            "mailed_share": float(r[7]) if r[7] is not None else None,
+            "mailed_severity": r[8],
+            "last_mailed_on": r[9],
         }
         for r in cur.fetchall()
     }
@@ -223,11 +287,11 @@ def record_message(
     transport: str,
     location: str,
     submission_id: int | None = None,
-    mailed: list[tuple[str, str, str, bool]] = (),
+    mailed: list[Mailed] = (),
 ) -> None:
     """One accepted message and what it settles, in one transaction.
 
-    `mailed`: (dept_code, rule_id, fingerprint, escalated) of each failure the message reported.
+    `mailed`: each failure the message reported, as the department now knows it.
     """
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("set local role loader")
@@ -252,9 +316,14 @@ def record_message(
         if mailed:
             cur.executemany(
                 "update ops.alert_log set mailed_fingerprint = %s, last_mailed_at = %s, "
-                "escalated_at = case when %s then coalesce(escalated_at, %s) else escalated_at end "
+                "escalated_at = case when %s then coalesce(escalated_at, %s) else escalated_at end, "
+                "mailed_failed_count = %s, mailed_share = %s, mailed_severity = %s, last_mailed_on = %s "
                 "where dept_code = %s and rule_id = %s",
-                [(fp, sent_at, esc, sent_at, dept, rule) for dept, rule, fp, esc in mailed],
+                [
+                    (m.fingerprint, sent_at, m.escalated, sent_at, m.failed_count, m.share, m.severity, m.day,
+                     m.dept_code, m.rule_id)
+                    for m in mailed
+                ],  # fmt: skip
             )
         if submission_id is not None:
             cur.execute(

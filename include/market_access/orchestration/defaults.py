@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from market_access.orchestration.notify import on_task_failure
 from market_access.settings import settings
 
 OWNER = "数据管理局"
@@ -28,6 +29,8 @@ def default_args(
         "retries": max(min_retries, s.task_retries),
         "retry_delay": timedelta(seconds=s.retry_delay_seconds),
         "execution_timeout": execution_timeout,
+        # a task that failed for good (after its last retry) mails the 数据管理局
+        "on_failure_callback": on_task_failure,
     }
     if exponential_backoff:
         args["retry_exponential_backoff"] = True

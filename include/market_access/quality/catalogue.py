@@ -51,6 +51,7 @@ RULE_FIELDS = {
     "category",
     "description_zh",
     "deadline_zh",
+    "basis_zh",
     "fix_zh",
     "observed_zh",
     "counted_separately",
@@ -63,7 +64,6 @@ RULE_REQUIRED = (
     "level",
     "category",
     "description_zh",
-    "deadline_zh",
     "fix_zh",
 )
 ASSET_FIELDS = {
@@ -167,7 +167,7 @@ class Rule:
     level: str  # row | dataset
     category: str
     description_zh: str
-    deadline_zh: str
+    deadline_zh: str | None  # the time limit that applies (e.g. 作出决定之日起 7 个工作日内公示), if any
     fix_zh: str
     answered_by: str  # the directory `sources` entry the rule is about
     source: str  # system name or 'submissions' (ops.quality_results.source)
@@ -178,6 +178,7 @@ class Rule:
     observed_zh: str | None = None
     # label → SQL condition: counted and reported, never a failure
     counted_separately: dict[str, str] = field(default_factory=dict)
+    basis_zh: str | None = None  # the standard or rule it rests on (e.g. 公民身份号码 GB 11643-1999)
 
     @property
     def expectation_kwargs(self) -> dict[str, Any]:
@@ -499,6 +500,13 @@ def _parse_rules(raw: Any, assets: dict[str, Asset], problems: list[str]) -> lis
                 f"(got {departments!r})"
             )
             bad = True
+        for key in ("deadline_zh", "basis_zh"):
+            if spec.get(key) is not None and not isinstance(spec[key], str):
+                problems.append(f"{where}: {key} 须为文本")
+                bad = True
+        if not (_text(spec.get("deadline_zh")) or _text(spec.get("basis_zh"))):
+            problems.append(f"{where}: 须给出 deadline_zh (时限) 或 basis_zh (依据) 至少一项")
+            bad = True
         observed = spec.get("observed_zh")
         if observed is not None and not isinstance(observed, str):
             problems.append(f"{where}: observed_zh 须为文本")
@@ -519,7 +527,8 @@ def _parse_rules(raw: Any, assets: dict[str, Asset], problems: list[str]) -> lis
                 level=level,
                 category=category,
                 description_zh=str(spec["description_zh"]).strip(),
-                deadline_zh=str(spec["deadline_zh"]).strip(),
+                deadline_zh=_text(spec.get("deadline_zh")),
+                basis_zh=_text(spec.get("basis_zh")),
                 fix_zh=str(spec["fix_zh"]).strip(),
                 answered_by=answered_by,
                 source=source,
@@ -532,6 +541,11 @@ def _parse_rules(raw: Any, assets: dict[str, Asset], problems: list[str]) -> lis
             )
         )
     return out
+
+
+def _text(value: Any) -> str | None:
+    text = str(value).strip() if isinstance(value, str) else ""
+    return text or None
 
 
 def _valid_departments(value: Any) -> bool:

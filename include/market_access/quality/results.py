@@ -47,6 +47,9 @@ create table if not exists ops.quality_results (
     data_docs_page      text,
     primary key (run_id, rule_id, dept_code)
 );
+alter table ops.quality_results add column if not exists basis_zh text;
+comment on column ops.quality_results.deadline_zh is '规则的时限要求 (如 作出决定之日起 7 个工作日内公示)';
+comment on column ops.quality_results.basis_zh is '规则的依据 (标准、文件)';
 create index if not exists quality_results_dept_idx on ops.quality_results (dept_code, run_id);
 comment on table ops.quality_results is
     '数据质量检查结果: 每次运行、每条规则、每个适用部门一行 (one row per run, rule and department)';
@@ -89,6 +92,7 @@ class ResultRow:
     fix_zh: str
     deadline_zh: str | None
     data_docs_page: str | None
+    basis_zh: str | None = None
 
 
 def ensure_tables(conn: psycopg.Connection) -> None:
@@ -128,7 +132,7 @@ def finish_run(
         with cur.copy(
             "copy ops.quality_results (run_id, rule_id, dept_code, asset, source, level, category, severity, "
             "success, evaluated_count, failed_count, failed_share, sample_record_ids, observed_on, observed, "
-            "description_zh, fix_zh, deadline_zh, data_docs_page) from stdin"
+            "description_zh, fix_zh, deadline_zh, data_docs_page, basis_zh) from stdin"
         ) as copy:
             for r in results:
                 copy.write_row(
@@ -152,6 +156,7 @@ def finish_run(
                         r.fix_zh,
                         r.deadline_zh,
                         r.data_docs_page,
+                        r.basis_zh,
                     )
                 )
         with cur.copy(

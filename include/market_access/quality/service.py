@@ -356,6 +356,7 @@ def _results(
                 fix_zh=rule.fix_zh,
                 deadline_zh=rule.deadline_zh,
                 data_docs_page=o.page,
+                basis_zh=rule.basis_zh,
             )
         )
     return rows, list(failures.values())
@@ -443,7 +444,7 @@ def _department_pages(
                 f"<td>{html.escape(r.rule_id)}</td><td>{state}</td><td>{SEVERITY_ZH[r.severity]}</td>"
                 f"<td>{CATEGORY_ZH.get(r.category, r.category)}</td><td>{html.escape(r.description_zh)}</td>"
                 f"<td>{r.failed_count} / {r.evaluated_count}</td><td>{html.escape(r.observed or '')}</td>"
-                f"<td>{html.escape(r.deadline_zh or '')}</td><td>{html.escape(r.fix_zh)}</td>"
+                f"<td>{html.escape('; '.join(x for x in (r.deadline_zh, r.basis_zh) if x))}</td><td>{html.escape(r.fix_zh)}</td>"
                 f"<td>{html.escape(', '.join(r.sample_record_ids))}</td><td>{link}</td></tr>"
             )
         failed = sum(not r.success for r in rs)

@@ -89,6 +89,7 @@ def expectation_for(rule: Rule):
             "category": rule.category,
             "level": rule.level,
             "deadline_zh": rule.deadline_zh,
+            "basis_zh": rule.basis_zh,
             "fix_zh": rule.fix_zh,
         },
     )
