@@ -67,7 +67,7 @@ class Planted:
     """Everything planted; `names` must never appear in clear below raw, nor the numbers in any spelling."""
 
     people: list[Person] = field(default_factory=list)
-    context_only: list[Person] = field(default_factory=list)  # names that appear in free text only
+    context_only: list[Person] = field(default_factory=list)  # names in no name field (free text, shop names)
     shops: list[str] = field(default_factory=list)  # 个体工商户 names that carry a person's name
     records: dict[str, list[str]] = field(default_factory=dict)  # resource → ids rewritten
     evaluation_comments: dict[str, str] = field(default_factory=dict)  # evaluation id → planted text
@@ -261,7 +261,7 @@ def plant_world(world, seed: int = 97, k: int = 24) -> Planted:
     # a party of unknown kind, not in the registry either: treated as a person
     def case_unknown(rec):
         p = gen.person()
-        out.people.append(p)
+        out.context_only.append(p)
         shop = gen.shop(p)
         out.shops.append(shop)
         rec.update(applicant_type="法人", applicant_cert_type="其他", applicant_cert_no="000000000000000000",

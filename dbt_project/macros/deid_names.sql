@@ -85,7 +85,8 @@
     Whether a party is (or cannot be ruled out as) a person — its name is then pseudonymised and masked:
     1. its own type says so (自然人 / 个体工商户), or its code is a 个体工商户's (92…, 00000000000000000X);
     2. the registry (market-supervision entities) lists its code — failing that its name — as a 个体工商户;
-    3. nothing establishes it as an organisation: no valid non-92 统一社会信用代码, the registry does
+    3. nothing establishes it as an organisation: no valid 统一社会信用代码 other than 92… (and not
+       starting with 0: `000000000000000000` passes the check digit), the registry does
        not list it (by code, then by name) as 企业 / 农民专业合作社, and no type field of its own says
        so (`org_type_expr`).
     Needs registry_party_joins in the FROM clause (unless registry=false: the registry itself).
@@ -98,7 +99,8 @@
         or coalesce(reg_code.is_person, reg_name.is_person, false)
         {%- endif %}
         or not (
-            coalesce(util.uscc_is_valid({{ code_expr }}) and {{ code_expr }} not like '92%', false)
+            {#- eighteen zeros pass the check digit, yet name no one: a real code never starts with 0 #}
+            coalesce(util.uscc_is_valid({{ code_expr }}) and {{ code_expr }} !~ '^(0|92)', false)
             {%- if registry %}
             or coalesce(reg_code.is_organisation, reg_name.is_organisation, false)
             {%- endif %}
