@@ -70,7 +70,11 @@ def build(project: Path, cfg, target: Path) -> float:
     }
     started = time.monotonic()
     proc = subprocess.run(
-        [str(dbt_executable()), "build", "--full-refresh"], cwd=project, env=env, capture_output=True, text=True
+        [str(dbt_executable()), "build", "--full-refresh"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     took = time.monotonic() - started
     if proc.returncode != 0:
@@ -101,7 +105,10 @@ def main() -> None:
             world = World(seed=args.seed, scale=args.scale)
             land(conn, world, tmp / "inbox", depts)
             cases = conn.execute("select count(*) from raw.gov_service__cases").fetchone()[0]
-            print(f"landed scale {args.scale}: {cases} case versions in {time.monotonic() - t0:.0f} s", flush=True)
+            print(
+                f"landed scale {args.scale}: {cases} case versions in {time.monotonic() - t0:.0f} s",
+                flush=True,
+            )
         times = {"baseline": [], "this": []}
         for i in range(args.repeat):
             for label, project in (("baseline", args.baseline), ("this", PROJECT_DIR)):
@@ -109,8 +116,10 @@ def main() -> None:
                 times[label].append(took)
                 print(f"run {i + 1} {label}: {took:.1f} s", flush=True)
         best = {k: min(v) for k, v in times.items()}
-        print(f"best baseline {best['baseline']:.1f} s, this {best['this']:.1f} s, "
-              f"ratio {best['this'] / best['baseline']:.3f}")
+        print(
+            f"best baseline {best['baseline']:.1f} s, this {best['this']:.1f} s, "
+            f"ratio {best['this'] / best['baseline']:.3f}"
+        )
         with warehouse.connect(cfg, autocommit=True) as conn:
             names, marked, other = conn.execute(
                 """select (select count(*) from deid.person_names),
@@ -125,8 +134,10 @@ def main() -> None:
                 """select count(distinct record_id) from raw.gov_service__evaluations
                    where payload ->> 'comment' like '%%感谢工作人员%%'"""
             ).fetchone()[0]
-            print(f"dictionary: {names} names; comments with [姓名]: {marked} (simulator wrote a name into {told}); "
-                  f"[姓名] where the simulator wrote none: {other}")
+            print(
+                f"dictionary: {names} names; comments with [姓名]: {marked} (simulator wrote a name into {told}); "
+                f"[姓名] where the simulator wrote none: {other}"
+            )
             for (text,) in conn.execute(
                 """select e.comment_scrubbed from staging.stg_gov_service__evaluations e
                    join raw.gov_service__evaluations r on r.record_id = e.evaluation_id

@@ -71,7 +71,9 @@ class Planted:
     shops: list[str] = field(default_factory=list)  # 个体工商户 names that carry a person's name
     records: dict[str, list[str]] = field(default_factory=dict)  # resource → ids rewritten
     evaluation_comments: dict[str, str] = field(default_factory=dict)  # evaluation id → planted text
-    legal_persons: dict[str, str] = field(default_factory=dict)  # penalty id → enterprise name (valid 91 code)
+    legal_persons: dict[str, str] = field(
+        default_factory=dict
+    )  # penalty id → enterprise name (valid 91 code)
 
     @property
     def everyone(self) -> list[Person]:
@@ -245,15 +247,24 @@ def plant_world(world, seed: int = 97, k: int = 24) -> Planted:
         out.people.append(p)
         shop = gen.shop(p)
         out.shops.append(shop)
-        ent.update(name=shop, entity_type="个体工商户", legal_rep_name=p.name, legal_rep_cert_no=p.cert_spelled,
-                   phone=p.mobile_spelled)
+        ent.update(
+            name=shop,
+            entity_type="个体工商户",
+            legal_rep_name=p.name,
+            legal_rep_cert_no=p.cert_spelled,
+            phone=p.mobile_spelled,
+        )
         world.store("market_supervision", "entities").replace(ent)
         out.records.setdefault("entities", []).append(ent["id"])
     shop_names = list(out.shops)
 
     def case_as_shop(rec):
-        rec.update(applicant_type="法人", applicant_cert_type="统一社会信用代码",
-                   applicant_cert_no="000000000000000000", applicant_name=rng.choice(shop_names))
+        rec.update(
+            applicant_type="法人",
+            applicant_cert_type="统一社会信用代码",
+            applicant_cert_no="000000000000000000",
+            applicant_name=rng.choice(shop_names),
+        )
 
     all_cases = _live(cases)
     rewrite("gov_service", "cases", _sample(rng, all_cases, k), case_as_shop)
@@ -264,32 +275,50 @@ def plant_world(world, seed: int = 97, k: int = 24) -> Planted:
         out.context_only.append(p)
         shop = gen.shop(p)
         out.shops.append(shop)
-        rec.update(applicant_type="法人", applicant_cert_type="其他", applicant_cert_no="000000000000000000",
-                   applicant_name=shop)
+        rec.update(
+            applicant_type="法人",
+            applicant_cert_type="其他",
+            applicant_cert_no="000000000000000000",
+            applicant_name=shop,
+        )
 
     rewrite("gov_service", "cases", _sample(rng, all_cases, k // 2), case_unknown)
 
     def case_person(rec):
         p = gen.person()
         out.people.append(p)
-        rec.update(applicant_type="自然人", applicant_cert_type="身份证", applicant_cert_no=p.cert_spelled,
-                   applicant_name=p.name, contact_name=p.name, contact_phone=p.mobile_spelled)
+        rec.update(
+            applicant_type="自然人",
+            applicant_cert_type="身份证",
+            applicant_cert_no=p.cert_spelled,
+            applicant_name=p.name,
+            contact_name=p.name,
+            contact_phone=p.mobile_spelled,
+        )
 
     rewrite("gov_service", "cases", _sample(rng, all_cases, k), case_person)
 
     def result_as_shop(rec):
         rec.update(uscc="000000000000000000", entity_name=rng.choice(shop_names))
 
-    rewrite("random_inspection", "results", _sample(rng, _live(world.store("random_inspection", "results")), k),
-            result_as_shop)
+    rewrite(
+        "random_inspection",
+        "results",
+        _sample(rng, _live(world.store("random_inspection", "results")), k),
+        result_as_shop,
+    )
 
     def inspector(rec):
         p = gen.person()
         out.people.append(p)
         rec.update(name=p.name, cert_no=p.cert_spelled, phone=p.mobile_spelled)
 
-    rewrite("random_inspection", "inspectors", _sample(rng, _live(world.store("random_inspection", "inspectors")), 4),
-            inspector)
+    rewrite(
+        "random_inspection",
+        "inspectors",
+        _sample(rng, _live(world.store("random_inspection", "inspectors")), 4),
+        inspector,
+    )
 
     # penalties: natural persons (facts name them with numbers), shops with zero codes, and
     # enterprises with a valid 91 code whose names must stay in clear
@@ -300,8 +329,14 @@ def plant_world(world, seed: int = 97, k: int = 24) -> Planted:
         p, q = gen.person(), gen.person()
         out.people.append(p)
         out.context_only.append(q)
-        rec.update(party_category="自然人", party_name=p.name, uscc=None, legal_rep_name=None, cert_type="身份证",
-                   cert_no=p.cert_spelled)
+        rec.update(
+            party_category="自然人",
+            party_name=p.name,
+            uscc=None,
+            legal_rep_name=None,
+            cert_type="身份证",
+            cert_no=p.cert_spelled,
+        )
         rec["violation_facts"] = (
             f"经查，当事人{p.name}（身份证号：{p.cert_spelled}，联系电话：{p.mobile_spelled}）无证经营。"
             f"投诉人{q.name}反映，其联系电话{q.landline_spelled}，邮箱{q.email}。"
@@ -311,13 +346,21 @@ def plant_world(world, seed: int = 97, k: int = 24) -> Planted:
     def penalty_shop(rec):
         i = rng.randrange(len(shop_entities))
         shop, owner = shop_names[i], shop_entities[i]["legal_rep_name"]
-        rec.update(party_category="法人及非法人组织", party_name=shop, uscc="000000000000000000",
-                   legal_rep_name=owner, cert_no=None, cert_type=None)
+        rec.update(
+            party_category="法人及非法人组织",
+            party_name=shop,
+            uscc="000000000000000000",
+            legal_rep_name=owner,
+            cert_no=None,
+            cert_type=None,
+        )
         rec["violation_facts"] = f"经查，{shop}（经营者：{owner}）销售过期食品。"
 
     def penalty_enterprise(rec):
         name = f"济南{rng.choice(('鲁信', '泉城', '齐鲁', '舜耕'))}{rng.choice(('科技', '商贸', '食品'))}有限公司"
-        rec.update(party_category="法人及非法人组织", party_name=name, uscc=valid_uscc(rng, rng.choice(("91", "93"))))
+        rec.update(
+            party_category="法人及非法人组织", party_name=name, uscc=valid_uscc(rng, rng.choice(("91", "93")))
+        )
         out.legal_persons[rec["id"]] = name
 
     rewrite("credit", "admin-penalties", picked[:k], penalty_person)
@@ -328,11 +371,19 @@ def plant_world(world, seed: int = 97, k: int = 24) -> Planted:
         p, q = gen.person(), gen.person()
         out.people.append(p)
         out.context_only.append(q)
-        rec.update(party_category="自然人", party_name=p.name, cert_type="身份证", cert_no=p.cert_spelled,
-                   legal_rep_name=None, uscc=None)
+        rec.update(
+            party_category="自然人",
+            party_name=p.name,
+            cert_type="身份证",
+            cert_no=p.cert_spelled,
+            legal_rep_name=None,
+            uscc=None,
+        )
         rec["content"] = f"准予{p.name}从事食品经营，经办人：{q.name}，联系电话 {q.landline_spelled}"
 
-    rewrite("credit", "admin-licenses", _sample(rng, _live(world.store("credit", "admin-licenses")), k), licence)
+    rewrite(
+        "credit", "admin-licenses", _sample(rng, _live(world.store("credit", "admin-licenses")), k), licence
+    )
     return out
 
 
@@ -346,7 +397,10 @@ def plant_submissions(conn, gen_seed: int, planted: Planted, k: int = 8) -> None
         ("rectification_ledger", ("lead_official", "description")),
         ("violation_cases", (None, "summary")),
     ):
-        ids = [r[0] for r in conn.execute(f"select raw_id from raw.submissions__{table} order by raw_id").fetchall()]
+        ids = [
+            r[0]
+            for r in conn.execute(f"select raw_id from raw.submissions__{table} order by raw_id").fetchall()
+        ]
         for raw_id in rng.sample(ids, min(k, len(ids))):
             p, q = gen.person(), gen.person()
             (planted.people if fields[0] else planted.context_only).append(p)
@@ -373,7 +427,9 @@ def scan(text_values, planted: Planted) -> list[tuple[str, str, str, str]]:
     name_re = re.compile("|".join(map(re.escape, names)))
     numbers = planted.numbers()
     number_re = re.compile("|".join(sorted(map(re.escape, numbers), key=len, reverse=True)))
-    mail_re = re.compile("|".join(sorted((re.escape(p.email.lower()) for p in planted.everyone), key=len, reverse=True)))
+    mail_re = re.compile(
+        "|".join(sorted((re.escape(p.email.lower()) for p in planted.everyone), key=len, reverse=True))
+    )
     leaks = []
     for relation, column, value in text_values:
         text = PSEUDONYM.sub("", nfkc(value))
