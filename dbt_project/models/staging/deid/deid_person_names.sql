@@ -4,7 +4,8 @@
     complainants, responsible leaders), every version. Used by scrub_free_text on every free-text
     field. Kept in schema deid, readable only by transformer and loader (grant below; analysts have
     no usage on the schema). Only plausible full names: 2–4 Chinese characters starting with a 百家姓
-    surname (a compound one needs a given name after it), and not a common word (cn_name_stopwords).
+    surname (a compound one needs a given name after it), not a common word (cn_name_stopwords) and
+    not part of a stock phrase (stock_phrases).
 -#}
 {{ config(
     schema='deid',
@@ -78,9 +79,33 @@ plausible as (
         and name <> all ({{ sql_text_array(cn_name_stopwords()) }})
 ),
 
+{#- stock phrases: a free text delivered verbatim 20 times or more is ordinary language, and a
+    "name" inside one ("流程清晰" holds 程清) is a word — the title patterns still catch a real name there -#}
+stock_phrases as (
+    select text
+    from (
+        select util.clean_name(payload ->> 'comment') as text
+        from {{ source('gov_service', 'gov_service__evaluations') }}
+        union all
+        select util.clean_name(payload ->> 'content')
+        from {{ source('credit', 'credit__admin_licenses') }}
+    ) as t
+    where text is not null
+    group by text
+    having count(*) >= 20
+),
+
+stock_words as (
+    select distinct substr(p.text, i, l.n) as word
+    from stock_phrases as p
+    cross join lateral generate_series(1, length(p.text) - 1) as i
+    cross join (values (2), (3), (4)) as l (n)
+),
+
 dictionary as (
     select name, array_agg(distinct field order by field) as fields
     from plausible
+    where name not in (select word from stock_words)
     group by name
 )
 
