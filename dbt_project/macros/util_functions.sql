@@ -243,13 +243,21 @@ end
 $$;
 
 {#
-    Free text: ID numbers → [身份证号], mobiles (+86, spaces, dashes) → [手机号], the names known in
-    the same record → their masks (longest first), and a name right after a title such as
-    工作人员/当事人/经营者 → its mask.
+    Free text (domain.md §4): e-mail addresses → [邮箱]; ID numbers (18 or 15 digits, spaces,
+    dashes or full-width digits inside) → [身份证号]; mobiles in every grouping (+86 / 0086 / (+86),
+    spaces, dashes) → [手机号]; landlines (0531-88065289, (0531)88065289, a bare 7–8 digit number
+    after 电话/座机/回电 …) → [电话]; `names` (the record's own and the dictionary's hits, see
+    scrub_free_text) → [姓名], longest first; then a name nobody knows right after a title
+    (我是 / 我叫 / 本人 / 姓名 / 联系人 / 经办人 / 投诉人 …): a 百家姓 surname (compound ones
+    first) and one or two characters, followed by punctuation, a space, the end or a word such as
+    电话 / 反映 / 态度 → [姓名].
 #}
+{%- set title_re = '(我是|我叫|本人|姓名|名字|联系人|经办人|办理人|投诉人|举报人|反映人|申请人|当事人|代理人|工作人员|窗口人员|办事员|负责人|法定代表人|法人代表|经营者|业主|检查人员|执法人员|签收人|受理人)' %}
+{%- set surname_re = '(' ~ (cn_compound_surnames() | join('|')) ~ '|[' ~ (cn_single_surnames() | join('')) ~ '])' %}
+{%- set follow_re = '(?=[的，,。；;、：:（()）！!？?\s\[0-9]|$|电话|手机|联系|身份|邮箱|反映|投诉|举报|称|说|表示|态度|同志|先生|女士|老师|师傅|经理|主任|科长|办理|来电|要求|请|对|在|于|已|想|现|因|家|等)' %}
 create or replace function util.scrub_text(value text, names text[]) returns text
 language plpgsql immutable parallel safe
-as $$
+as $fn$
 declare
     s text := value;
     n text;
@@ -259,10 +267,27 @@ begin
         return null;
     end if;
     {# full-width digits/letters in numbers would slip past the patterns #}
-    s := translate(s, '０１２３４５６７８９Ｘｘ＋－', '0123456789Xx+-');
-    s := regexp_replace(s, '(?<![0-9])([0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9A-Za-z])', '[身份证号]', 'g');
-    s := regexp_replace(
-        s, '(?<![0-9])((\+|00)?86[ -]?)?1[3-9][0-9]([ -]?[0-9]){8}(?![0-9])', '[手机号]', 'g');
+    s := translate(s, '０１２３４５６７８９Ｘｘ＋－＠', '0123456789Xx+-@');
+    if strpos(s, '@') > 0 then
+        s := regexp_replace(s, '[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+', '[邮箱]', 'g');
+    end if;
+    if s ~ '[0-9]' then
+        {# a mobile written with its country code first: 0086 and the number are 15 digits, like an old ID #}
+        s := regexp_replace(
+            s, '(?<![0-9])[(（]?(\+|00)86[)）]?[ \u3000-]*1[3-9][0-9]([ \u3000-]?[0-9]){8}(?![0-9])',
+            '[手机号]', 'g');
+        s := regexp_replace(
+            s, '(?<![0-9])[0-9]([ \u3000]?[0-9]){16}[ \u3000]?[0-9Xx](?![0-9A-Za-z])', '[身份证号]', 'g');
+        s := regexp_replace(s, '(?<![0-9])[0-9]([ \u3000]?[0-9]){14}(?![0-9A-Za-z])', '[身份证号]', 'g');
+        s := regexp_replace(
+            s, '(?<![0-9])([(（]?(\+|00)?86[)）]?[ \u3000-]*)?1[3-9][0-9]([ \u3000-]?[0-9]){8}(?![0-9])',
+            '[手机号]', 'g');
+        s := regexp_replace(
+            s, '(?<![0-9])[(（]?0[1-9][0-9]{1,2}[)）]?[ \u3000-]?[2-9][0-9]{6,7}(?![0-9])', '[电话]', 'g');
+        s := regexp_replace(
+            s, '(电话|座机|固话|热线|致电|拨打|回电|联系方式)([:：是为]?[ \u3000]*)[2-9][0-9]{6,7}(?![0-9])',
+            '\1\2[电话]', 'g');
+    end if;
     for n in
         select name from (
             select distinct util.clean_name(x) as name
@@ -271,21 +296,23 @@ begin
         where length(name) >= 2
         order by length(name) desc, name
     loop
-        s := replace(s, n, util.mask_name(n));
+        s := replace(s, n, '[姓名]');
     end loop;
-    for m in
-        select regexp_matches(
-            s,
-            '(工作人员|经办人|联系人|当事人|经营者|负责人|法定代表人|申请人)[:：]?([\u4e00-\u9fa5]{2,3})(?=[的，,。；;、（(）)\s]|$)',
-            'g')
-    loop
-        {# an adverb or verb right after the title is not a name #}
-        continue when left(m[2], 1) = any (array['很', '的', '都', '也', '非', '对', '未', '已', '在', '不', '是', '为', '将', '把', '被', '让', '给', '和', '与', '及', '态', '热', '服', '办', '工', '说']);
-        s := replace(s, m[2], util.mask_name(m[2]));
-    end loop;
+    if s ~ '{{ title_re }}' then
+        for m in
+            select regexp_matches(
+                s,
+                '{{ title_re }}[:：是为]?[ \u3000]*({{ surname_re }}[\u4e00-\u9fa5]{1,2}){{ follow_re }}',
+                'g')
+        loop
+            {# an adverb or verb right after the title is not a name #}
+            continue when left(m[2], 1) = any (array['很', '的', '都', '也', '非', '对', '未', '已', '在', '不', '是', '为', '将', '把', '被', '让', '给', '和', '与', '及', '态', '热', '服', '办', '工', '说', '来', '一', '有', '要', '想', '去', '这', '那', '本', '个']);
+            s := replace(s, m[2], '[姓名]');
+        end loop;
+    end if;
     return s;
 end
-$$;
+$fn$;
 
 create or replace function util.to_int(value text) returns int
 language sql immutable strict parallel safe

@@ -26,7 +26,7 @@ BLOCK = 64  # SHA-256 block size
 SCHEMA_SQL = """
 create schema if not exists deid authorization loader;
 revoke all on schema deid from public;
-grant usage on schema deid to transformer;
+grant usage, create on schema deid to transformer;  -- dbt builds the name dictionary there
 
 set role loader;
 

@@ -6,10 +6,16 @@ source as (
 
 current_licenses as (
     select
-        *,
+        source.*,
         util.clean_text(payload ->> 'party_category') as party_category_label,
-        util.clean_text(payload ->> 'party_category') in ('自然人', '个体工商户') as is_party_person
+        {# persons by category, code or registry, and parties nothing establishes as organisations #}
+        {{ party_is_person(
+            "util.clean_code(payload ->> 'uscc')",
+            "util.clean_text(payload ->> 'party_category') in ('自然人', '个体工商户')",
+            "util.clean_text(payload ->> 'party_category') = '法人及非法人组织'",
+        ) }} as is_party_person
     from source
+    {{ registry_party_joins("util.clean_code(payload ->> 'uscc')", "util.clean_name(payload ->> 'party_name')") }}
     where not is_deleted
 ),
 
@@ -21,10 +27,10 @@ renamed as (
         util.clean_text(payload ->> 'license_no') as license_no,
         util.clean_text(payload ->> 'license_category') as license_category_label,
         {{ open_code('credit.admin_licenses.license_category', "util.clean_text(payload ->> 'license_category')", 'license_category') }},
-        util.scrub_text(
-            util.clean_text(payload ->> 'content'),
-            array[payload ->> 'legal_rep_name', case when is_party_person then payload ->> 'party_name' end]
-        ) as content_scrubbed,
+        {{ scrub_free_text(
+            "util.clean_text(payload ->> 'content')",
+            "array[payload ->> 'legal_rep_name', case when is_party_person then payload ->> 'party_name' end]",
+        ) }} as content_scrubbed,
         party_category_label,
         {{ open_code('credit.admin_licenses.party_category', "party_category_label", 'party_category') }},
         is_party_person,

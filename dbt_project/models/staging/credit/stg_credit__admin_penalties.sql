@@ -6,10 +6,16 @@ source as (
 
 current_penalties as (
     select
-        *,
+        source.*,
         util.clean_text(payload ->> 'party_category') as party_category_label,
-        util.clean_text(payload ->> 'party_category') in ('自然人', '个体工商户') as is_party_person
+        {# persons by category, code or registry, and parties nothing establishes as organisations #}
+        {{ party_is_person(
+            "util.clean_code(payload ->> 'uscc')",
+            "util.clean_text(payload ->> 'party_category') in ('自然人', '个体工商户')",
+            "util.clean_text(payload ->> 'party_category') = '法人及非法人组织'",
+        ) }} as is_party_person
     from source
+    {{ registry_party_joins("util.clean_code(payload ->> 'uscc')", "util.clean_name(payload ->> 'party_name')") }}
     where not is_deleted
 ),
 
@@ -28,10 +34,10 @@ renamed as (
         {{ open_code('credit.admin_penalties.cert_type', "util.clean_text(payload ->> 'cert_type')", 'cert_type') }},
         {{ ric_columns("payload ->> 'cert_no'", 'cert_no', 'party') }}
         util.clean_text(payload ->> 'violation_type') as violation_type,
-        util.scrub_text(
-            util.clean_text(payload ->> 'violation_facts'),
-            array[payload ->> 'legal_rep_name', case when is_party_person then payload ->> 'party_name' end]
-        ) as violation_facts_scrubbed,
+        {{ scrub_free_text(
+            "util.clean_text(payload ->> 'violation_facts')",
+            "array[payload ->> 'legal_rep_name', case when is_party_person then payload ->> 'party_name' end]",
+        ) }} as violation_facts_scrubbed,
         util.clean_text(payload ->> 'legal_basis') as legal_basis,
         {{ json_text_array('penalty_types') }} as penalty_types,
         coalesce({{ json_text_array('penalty_types') }} = array['警告'], false) as is_warning_only,

@@ -17,14 +17,18 @@ current_cases as (
 
 classified as (
     select
-        *,
-        {# a 个体工商户 (code 92…, or the placeholder) applying as 法人 is still a person #}
-        (
-            applicant_type_label = '自然人'
-            or (cert_type_label = '统一社会信用代码'
-                and (cert_code like '92%' or cert_code = '00000000000000000X'))
-        ) as is_applicant_person
+        current_cases.*,
+        {# a 个体工商户 applying as 法人 is still a person, so 法人 alone establishes nothing: the
+           applicant is an organisation only by a valid non-92 code or the registry (code, then name) #}
+        {{ party_is_person(
+            "case when cert_type_label is distinct from '身份证' then cert_code end",
+            "applicant_type_label = '自然人' or cert_type_label = '身份证'",
+        ) }} as is_applicant_person
     from current_cases
+    {{ registry_party_joins(
+        "case when cert_type_label is distinct from '身份证' then cert_code end",
+        "util.clean_name(payload ->> 'applicant_name')",
+    ) }}
 ),
 
 renamed as (

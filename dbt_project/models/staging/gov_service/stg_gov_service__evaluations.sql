@@ -18,8 +18,8 @@ renamed as (
         {{ open_code('gov_service.evaluations.channel', "util.clean_text(payload ->> 'channel')", 'channel') }},
         util.to_int(payload ->> 'rating') as rating,
         util.to_int(payload ->> 'rating') <= 2 as is_negative,
-        {# no names are known in an evaluation record: ID numbers, phones and titled names go #}
-        util.scrub_text(util.clean_text(payload ->> 'comment'), array[]::text[]) as comment_scrubbed,
+        {# no name field: the rated case's applicant or contact is caught by the name dictionary #}
+        {{ scrub_free_text("util.clean_text(payload ->> 'comment')") }} as comment_scrubbed,
         util.parse_beijing_timestamp(payload ->> 'rated_at') as rated_at,
         util.parse_beijing_timestamp(payload ->> 'rectified_at') as rectified_at,
         {{ record_meta() }}

@@ -7,7 +7,15 @@ source as (
 current_entities as (
     select
         *,
-        util.clean_text(payload ->> 'entity_type') as entity_type_label
+        util.clean_text(payload ->> 'entity_type') as entity_type_label,
+        {# a 个体工商户 is a person (its name often is the operator's), and so is an entity whose kind
+           neither its type nor a valid non-92 code establishes #}
+        {{ party_is_person(
+            "util.clean_code(payload ->> 'uscc')",
+            "util.clean_text(payload ->> 'entity_type') = '个体工商户'",
+            "util.clean_text(payload ->> 'entity_type') in ('企业', '农民专业合作社')",
+            registry=false,
+        ) }} as is_person
     from source
     where not is_deleted
 ),
@@ -18,16 +26,13 @@ renamed as (
         {{ uscc_columns('uscc') }}
         entity_type_label,
         {{ open_code('market_supervision.entities.entity_type', "entity_type_label", 'entity_type') }},
-        {# a 个体工商户 is a person: its name often is the operator's name #}
-        coalesce(entity_type_label = '个体工商户', false) as is_person,
-        case when entity_type_label is distinct from '个体工商户'
-            then util.clean_text(payload ->> 'name') end as entity_name,
-        {{ person_name_columns("payload ->> 'name'", 'entity_name', "entity_type_label = '个体工商户'") }}
+        is_person,
+        case when not is_person then util.clean_text(payload ->> 'name') end as entity_name,
+        {{ person_name_columns("payload ->> 'name'", 'entity_name', 'is_person') }}
         {{ person_name_columns("payload ->> 'legal_rep_name'", 'legal_rep_name') }}
         {{ ric_columns("payload ->> 'legal_rep_cert_no'", 'legal_rep_cert_no', 'legal_rep') }}
         {{ phone_columns("payload ->> 'phone'", 'phone') }}
-        case when entity_type_label is distinct from '个体工商户'
-            then util.clean_text(payload ->> 'address') end as address,
+        case when not is_person then util.clean_text(payload ->> 'address') end as address,
         {# generalised: county and township only #}
         substring(util.clean_name(payload ->> 'address') from '^(.*?(镇|乡|街道))') as address_township,
         util.clean_code(payload ->> 'industry_code') as industry_code,

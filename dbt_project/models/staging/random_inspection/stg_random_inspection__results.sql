@@ -6,14 +6,11 @@ source as (
 
 current_results as (
     select
-        *,
-        {# a 个体工商户 (code 92…, or the placeholder) is a person #}
-        coalesce(
-            util.clean_code(payload ->> 'uscc') like '92%'
-            or util.clean_code(payload ->> 'uscc') = '00000000000000000X',
-            false
-        ) as is_entity_person
+        source.*,
+        {# no type field: a 个体工商户 by code or registry, or nothing establishes an organisation #}
+        {{ party_is_person("util.clean_code(payload ->> 'uscc')") }} as is_entity_person
     from source
+    {{ registry_party_joins("util.clean_code(payload ->> 'uscc')", "util.clean_name(payload ->> 'entity_name')") }}
     where not is_deleted
 ),
 

@@ -27,7 +27,7 @@ renamed as (
         deid.pseudonym(util.phone_normalize(payload ->> 'complainant_phone')) as complainant_phone_pseudonym,
         util.mask_phone(payload ->> 'complainant_phone') as complainant_phone_masked,
         payload ->> 'involved_dept_code' as dept_code,
-        util.scrub_text(payload ->> 'summary', array[payload ->> 'complainant_name']) as summary_scrubbed,
+        {{ scrub_free_text("payload ->> 'summary'", "array[payload ->> 'complainant_name']") }} as summary_scrubbed,
         util.parse_date(payload ->> 'transferred_on') as transferred_on,
         util.parse_date(payload ->> 'closed_on') as closed_on,
         util.parse_date(payload ->> 'replied_on') as replied_on,

@@ -14,7 +14,7 @@ renamed as (
         record_id as problem_no,
         dept_code as submitting_dept_code,
         period,
-        util.scrub_text(payload ->> 'description', array[payload ->> 'lead_official']) as description_scrubbed,
+        {{ scrub_free_text("payload ->> 'description'", "array[payload ->> 'lead_official']") }} as description_scrubbed,
         payload ->> 'origin' as origin_label,
         case payload ->> 'origin'
             when '效能评估' then 'evaluation'

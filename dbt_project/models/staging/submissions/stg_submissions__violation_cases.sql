@@ -28,7 +28,7 @@ renamed as (
         payload ->> 'status' as status_label,
         case payload ->> 'status' when '处置中' then 'in_progress' when '已处置' then 'closed' end as status,
         util.parse_date(payload ->> 'closed_on') as closed_on,
-        util.scrub_text(payload ->> 'summary', array[]::text[]) as summary_scrubbed,
+        {{ scrub_free_text("payload ->> 'summary'") }} as summary_scrubbed,
         file_hash,
         row_number as file_row_number,
         _loaded_at
