@@ -42,7 +42,15 @@ def warehouse_config() -> warehouse.WarehouseConfig:
         conn = BaseHook.get_connection("warehouse")
     except Exception as exc:
         raise RuntimeError(f"no Airflow connection 'warehouse': set {warehouse.ENV_VAR}") from exc
-    return warehouse.WarehouseConfig.from_airflow_connection(conn)
+    cfg = warehouse.WarehouseConfig.from_airflow_connection(conn)
+    try:
+        # every task resolves the warehouse here first: an unsupported server fails it at once
+        warehouse.check_server(cfg)
+    except warehouse.UnsupportedServerError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from exc
+    return cfg
 
 
 def run_sync(system: str, resource: str, window_end: datetime) -> dict:
