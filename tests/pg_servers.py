@@ -45,8 +45,9 @@ def _os_user() -> str | None:
     for name in ("postgres", "pgtest"):
         if subprocess.run(["id", "-u", name], capture_output=True).returncode == 0:
             return name
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "pgtest"],
-                   check=True)
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "pgtest"], check=True
+    )
     return "pgtest"
 
 
@@ -73,7 +74,9 @@ class Cluster:
     @property
     def admin(self) -> warehouse.WarehouseConfig:
         """The superuser over the Unix socket (the DBA's access)."""
-        return warehouse.WarehouseConfig(host=str(self.base), port=self.port, dbname="postgres", user="postgres")
+        return warehouse.WarehouseConfig(
+            host=str(self.base), port=self.port, dbname="postgres", user="postgres"
+        )
 
     @property
     def platform(self) -> warehouse.WarehouseConfig:
@@ -85,7 +88,10 @@ class Cluster:
     def stop(self) -> None:
         if (self.datadir / "postmaster.pid").exists():
             try:
-                _run([str(self.bindir / "pg_ctl"), "-w", "-D", str(self.datadir), "stop", "-m", "fast"], self.user)
+                _run(
+                    [str(self.bindir / "pg_ctl"), "-w", "-D", str(self.datadir), "stop", "-m", "fast"],
+                    self.user,
+                )
             except RuntimeError:
                 pass
         shutil.rmtree(self.base, ignore_errors=True)
@@ -101,19 +107,54 @@ def start_cluster(bindir: Path = PG15_BIN) -> Cluster:
     base = Path(tempfile.mkdtemp(prefix="market-access-pg-"))
     if user:
         shutil.chown(base, user)
-    cluster = Cluster(bindir=bindir, base=base, port=_free_port(), user=user, password=secrets.token_urlsafe(16))
+    cluster = Cluster(
+        bindir=bindir, base=base, port=_free_port(), user=user, password=secrets.token_urlsafe(16)
+    )
     try:
-        _run([str(bindir / "initdb"), "-D", str(cluster.datadir), "-U", "postgres", "--encoding=UTF8",
-              "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256"], user)
+        _run(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(cluster.datadir),
+                "-U",
+                "postgres",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ],
+            user,
+        )
         # the embedded server's sizing (warehouse.EMBEDDED_SETTINGS), so that timings compare
-        settings = {**warehouse.EMBEDDED_SETTINGS, "listen_addresses": "127.0.0.1",
-                    "unix_socket_directories": str(base), "port": str(cluster.port)}
+        settings = {
+            **warehouse.EMBEDDED_SETTINGS,
+            "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": str(base),
+            "port": str(cluster.port),
+        }
         opts = " ".join(f"-c {k}={v}" for k, v in settings.items())
-        _run([str(bindir / "pg_ctl"), "-w", "-t", "60", "-D", str(cluster.datadir), "-l",
-              str(base / "server.log"), "-o", opts, "start"], user)
+        _run(
+            [
+                str(bindir / "pg_ctl"),
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                str(cluster.datadir),
+                "-l",
+                str(base / "server.log"),
+                "-o",
+                opts,
+                "start",
+            ],
+            user,
+        )
         with warehouse.connect(cluster.admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("create role {} login createdb password {}").format(
-                sql.Identifier(PLATFORM_USER), sql.Literal(cluster.password)))
+            conn.execute(
+                sql.SQL("create role {} login createdb password {}").format(
+                    sql.Identifier(PLATFORM_USER), sql.Literal(cluster.password)
+                )
+            )
             for role in ("loader", "transformer", "analyst"):
                 conn.execute(f"create role {role} nologin")
                 conn.execute(f"grant {role} to {PLATFORM_USER}")
@@ -153,7 +194,9 @@ class VersionStandIn:
             "TimeZone": "Etc/UTC",
             "application_name": "",
         }
-        full = f"PostgreSQL {version} on x86_64-pc-linux-gnu, compiled by gcc (Debian 12.2.0-14) 12.2.0, 64-bit"
+        full = (
+            f"PostgreSQL {version} on x86_64-pc-linux-gnu, compiled by gcc (Debian 12.2.0-14) 12.2.0, 64-bit"
+        )
         outer = self
 
         def msg(kind: bytes, body: bytes) -> bytes:
@@ -175,7 +218,9 @@ class VersionStandIn:
             return None
 
         def described(column: str) -> bytes:
-            return msg(b"T", struct.pack("!h", 1) + cstr(column) + struct.pack("!ihihih", 0, 0, 25, -1, -1, 0))
+            return msg(
+                b"T", struct.pack("!h", 1) + cstr(column) + struct.pack("!ihihih", 0, 0, 25, -1, -1, 0)
+            )
 
         def data(value: str) -> bytes:
             v = value.encode()

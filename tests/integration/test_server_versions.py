@@ -32,7 +32,10 @@ def test_the_stand_in_answers_like_a_14_server():
     """The stand-in is faithful where it matters: a plain connection sees version 14.11 both ways."""
     import psycopg
 
-    with VersionStandIn("14.11") as server, psycopg.connect(server.config().conninfo(), connect_timeout=5) as conn:
+    with (
+        VersionStandIn("14.11") as server,
+        psycopg.connect(server.config().conninfo(), connect_timeout=5) as conn,
+    ):
         assert conn.info.server_version == 140011
         assert conn.execute("show server_version_num").fetchone() == ("140011",)
         assert conn.execute("select version()").fetchone()[0].startswith("PostgreSQL 14.11 ")
@@ -62,8 +65,11 @@ def test_the_command_line_refuses_at_once():
     with VersionStandIn("14.11") as server:
         env = {**os.environ, warehouse.ENV_VAR: server.config().airflow_uri()}
         out = subprocess.run(
-            [sys.executable, "-m", "market_access", "up"], env=env, capture_output=True, text=True, timeout=120
+            [sys.executable, "-m", "market_access", "up"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     assert out.returncode == 2, out.stdout + out.stderr
     assert REFUSAL_ZH in out.stderr and "Traceback" not in out.stderr
-
