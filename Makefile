@@ -14,7 +14,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.in constraints.txt pyproje
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
 
-.PHONY: help install manifest run test stop psql status lint constraints bench clean browser-deps
+.PHONY: help install manifest run test stop psql status lint constraints bench clean browser-deps system-deps
 
 help:
 	@echo "make run    – start the embedded warehouse and simulators, run every DAG once through Airflow"
@@ -49,15 +49,37 @@ $(MANIFEST): $(STAMP) $(DBT_SOURCES)
 run: $(STAMP) $(MANIFEST)
 	@$(PY) -m market_access run
 
-test: $(STAMP) $(MANIFEST) browser-deps
+test: $(STAMP) $(MANIFEST) system-deps browser-deps
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+# The warehouse tests run on PostgreSQL 15 (Debian's server) as well as the embedded 18. As root
+# (CI) a missing postgresql-15 is installed with apt-get, without creating or starting Debian's
+# default cluster (the tests initdb their own); otherwise the PG15 tests are skipped with a hint.
+PG15_BIN := /usr/lib/postgresql/15/bin
+system-deps:
+	@if [ ! -x $(PG15_BIN)/postgres ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "▶ installing PostgreSQL 15 (apt-get install postgresql-15) for the warehouse tests …"; \
+			mkdir -p /etc/postgresql-common; \
+			test -e /etc/postgresql-common/createcluster.conf || \
+				echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf; \
+			apt-get update -q >/dev/null && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql-15 >/dev/null \
+				|| { echo "✗ apt-get install postgresql-15 failed"; exit 1; }; \
+		else \
+			echo "! PostgreSQL 15 is not installed ($(PG15_BIN)/postgres missing): the PostgreSQL 15 warehouse"; \
+			echo "  tests will be skipped. Install it with: sudo apt-get install postgresql-15"; \
+		fi; \
+	fi
 
 # tests/browser opens the alert mails in headless Debian chromium; Chinese needs a CJK font
 BROWSER_PKGS := chromium fonts-noto-cjk
 browser-deps:
 	@command -v chromium >/dev/null && fc-list :lang=zh family | grep -q . || { \
 		echo "▶ installing $(BROWSER_PKGS) (apt) for the mail layout test …"; \
-		$$(test "$$(id -u)" = 0 || echo sudo) apt-get install -y -q $(BROWSER_PKGS); }
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); $$SUDO apt-get update -q >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $(BROWSER_PKGS) >/dev/null \
+			|| { echo "✗ apt-get install $(BROWSER_PKGS) failed"; exit 1; }; }
 
 stop: $(STAMP)
 	@$(PY) -m market_access stop

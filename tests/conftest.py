@@ -59,3 +59,25 @@ def wconn(warehouse_cfg):
 
     with warehouse.connect(warehouse_cfg, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture(scope="session")
+def pg15_server():
+    """A PostgreSQL 15 cluster (Debian's postgresql-15) set up as an operator's server: the platform
+    logs in as a non-superuser with a password over 127.0.0.1 (tests/pg_servers.py)."""
+    import pg_servers
+
+    if not (pg_servers.PG15_BIN / "postgres").exists():
+        msg = f"PostgreSQL 15 is not installed in {pg_servers.PG15_BIN}: run `make system-deps` (apt-get install postgresql-15)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)  # CI must run the warehouse on 15: a missing server is a failure there
+        pytest.skip(msg)
+    cluster = pg_servers.start_cluster(pg_servers.PG15_BIN)
+    yield cluster.platform
+    cluster.stop()
+
+
+@pytest.fixture(scope="session", params=["pg18", "pg15"])
+def warehouse_server(request):
+    """The warehouse server of a parametrized test: the embedded 18, then Debian's 15."""
+    return request.getfixturevalue({"pg18": "pg_server", "pg15": "pg15_server"}[request.param])

@@ -25,7 +25,7 @@ KEY_ID = "test-stg-1"
 
 @contextmanager
 def scratch_database(pg_server, prefix: str) -> Iterator[warehouse.WarehouseConfig]:
-    """A new database on the embedded server for a module's tests, dropped afterwards."""
+    """A new database on the given server (embedded or tests/pg_servers.py) for a module's tests, dropped afterwards."""
     name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     with warehouse.connect(pg_server, autocommit=True) as conn:
         conn.execute(f'create database "{name}"')

@@ -3,6 +3,18 @@
     transformer). Called from on-run-start; every statement is idempotent.
     Rules: domain.md §3 (codes, check digits) and §4 (de-identification).
 #}
+{#-
+    A regular expression (no anchors) matching exactly the valid Gregorian dates YYYY<sep>MM<sep>DD,
+    years 0001–9999: days per month, 29 February only in leap years (÷4, not ÷100 unless ÷400).
+    One regex match is the whole validity check: as fast as the format check alone, no exception
+    handler, and no PostgreSQL 16 pg_input_is_valid (README "Supported PostgreSQL versions").
+-#}
+{% macro valid_date_regex(sep='-') -%}
+    {%- set year = '(?:[0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)' -%}
+    {%- set leap_year = '(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)' -%}
+    (?:{{ year }}{{ sep }}(?:(?:0[1-9]|1[0-2]){{ sep }}(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2]){{ sep }}(?:29|30)|(?:0[13578]|1[02]){{ sep }}31)|{{ leap_year }}{{ sep }}02{{ sep }}29)
+{%- endmacro %}
+
 {% macro create_util_functions() %}
 {# profiles.yml sets the role on connect, but a rolled-back transaction undoes SET ROLE #}
 set role {{ target.role or 'transformer' }};
@@ -116,8 +128,8 @@ declare
     code text := util.ric_to_18(value);
 begin
     return coalesce(
-        code ~ '^[0-9]{17}[0-9X]$'
-        and pg_input_is_valid(substr(code, 7, 8), 'date')
+        {# six digits of place, a valid YYYYMMDD birth date, three of sequence, the check character #}
+        code ~ '^[0-9]{6}{{ valid_date_regex('') }}[0-9]{3}[0-9X]$'
         and substr(code, 7, 4)::int >= 1800
         and util.ric_check_char(substr(code, 1, 17)) = substr(code, 18, 1),
         false);
@@ -160,9 +172,9 @@ declare
     v text;
     ymd text[];
 begin
-    {# the contract's own format first: one regex and an allocation-free validity check #}
-    if value ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' then
-        return case when pg_input_is_valid(value, 'date') then value::date end;
+    {# the contract's own format first: one regex is the format and the validity check #}
+    if value ~ '^{{ valid_date_regex('-') }}$' then
+        return value::date;
     end if;
     v := btrim(util.to_halfwidth(value));
     if v ~ '^[0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}([ T][0-9:.]+)?$' then
@@ -188,9 +200,9 @@ declare
     d date;
     hms text;
 begin
-    if value ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$' then
-        return case when pg_input_is_valid(value, 'timestamp')
-            then value::timestamp at time zone 'Asia/Shanghai' end;
+    {# the contract's own format, valid: one regex (hours 00–23, no 24:00:00 or leap second) #}
+    if value ~ '^{{ valid_date_regex('-') }} (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$' then
+        return value::timestamp at time zone 'Asia/Shanghai';
     end if;
     v := btrim(util.to_halfwidth(value));
     d := util.parse_date(v);

@@ -77,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="print the sync state of every resource").set_defaults(fn=cmd_status)
     sub.add_parser("stop", help="stop the embedded PostgreSQL").set_defaults(fn=cmd_stop)
     args = p.parse_args(argv)
-    return args.fn(args)
+    try:
+        return args.fn(args)
+    except warehouse.UnsupportedServerError as exc:
+        print(f"✗ {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

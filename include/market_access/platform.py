@@ -102,6 +102,7 @@ def start_warehouse(s: Settings) -> tuple[warehouse.WarehouseConfig, bool]:
     cfg = warehouse.configured()
     if cfg is not None:
         say(f"• warehouse: {warehouse.ENV_VAR} is set → {cfg.display()} (no embedded server started)")
+        warehouse.check_server(cfg)  # an unsupported version is refused before anything starts
         return cfg, False
     say(f"• warehouse: starting the embedded PostgreSQL in {s.pgdata} …")
     t0 = time.monotonic()

@@ -91,9 +91,74 @@ def configured() -> WarehouseConfig | None:
     return WarehouseConfig.from_uri(uri) if uri else None
 
 
+# PostgreSQL major versions the warehouse SQL (dbt models, macros, loaders, quality rules) is
+# tested against; older ones are refused when the platform connects, newer ones get a warning.
+SUPPORTED_MAJORS = (15, 16, 17, 18)
+
+
+class UnsupportedServerError(RuntimeError):
+    """The warehouse server's PostgreSQL version is older than the platform supports.
+
+    `retryable` is False: retrying cannot upgrade a server, so orchestration fails the task at once.
+    """
+
+    retryable = False
+
+    def __init__(self, version: str, where: str):
+        self.version = version
+        self.where = where
+        supported = "、".join(str(m) for m in SUPPORTED_MAJORS)
+        super().__init__(
+            f"数仓 PostgreSQL {version} 不受支持：本平台支持 PostgreSQL {supported}（{where}）。"
+            f" Unsupported warehouse server: PostgreSQL {version} at {where}; the platform supports "
+            f"PostgreSQL {', '.join(str(m) for m in SUPPORTED_MAJORS)}. Upgrade the server or point "
+            f"{ENV_VAR} at a supported one."
+        )
+
+
+_warned_newer: set[tuple[str, str]] = set()
+
+
+def check_server_version(conn: psycopg.Connection, where: str) -> int:
+    """Refuse a server older than SUPPORTED_MAJORS; warn (once per server) about a newer one.
+
+    Reads the version psycopg already has from the startup ParameterStatus: no query. Returns
+    server_version_num (e.g. 150018).
+    """
+    num = conn.info.server_version
+    # "15.18 (Debian 15.18-0+deb12u1)" → "15.18"; fall back to the number
+    version = (conn.info.parameter_status("server_version") or "").split(" ")[0] or (
+        f"{num // 10000}.{num % 10000}"
+    )
+    major = num // 10000
+    if major < SUPPORTED_MAJORS[0]:
+        raise UnsupportedServerError(version, where)
+    if major > SUPPORTED_MAJORS[-1] and (where, version) not in _warned_newer:
+        _warned_newer.add((where, version))
+        log.warning(
+            "数仓 PostgreSQL %s 新于已测试的版本 (15–18)，继续运行 / warehouse server PostgreSQL %s at %s is "
+            "newer than the tested versions %s: continuing",
+            version, version, where, ", ".join(str(m) for m in SUPPORTED_MAJORS),
+        )
+    return num
+
+
 def connect(cfg: WarehouseConfig, **kwargs) -> psycopg.Connection:
+    """A connection to the warehouse; an unsupported server version raises UnsupportedServerError."""
     kwargs.setdefault("application_name", "market_access")
-    return psycopg.connect(cfg.conninfo(), **kwargs)
+    conn = psycopg.connect(cfg.conninfo(), **kwargs)
+    try:
+        check_server_version(conn, cfg.display())
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def check_server(cfg: WarehouseConfig) -> int:
+    """Connect once and check the server version (raises UnsupportedServerError); returns it."""
+    with connect(cfg) as conn:
+        return conn.info.server_version
 
 
 def start_embedded(pgdata: Path) -> WarehouseConfig:

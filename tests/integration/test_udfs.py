@@ -27,12 +27,12 @@ AREAS = ("110105", "360421", "440524", "310104", "360403")
 
 
 @pytest.fixture(scope="module")
-def udf_cfg(pg_server, tmp_path_factory):
-    """One database for the module: roles, util functions (via dbt) and a test key."""
+def udf_cfg(warehouse_server, tmp_path_factory):
+    """One database for the module (on the embedded 18, then on 15): roles, util functions (via dbt), a test key."""
     name = f"t_udf_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with warehouse.connect(pg_server, autocommit=True) as conn:
+    with warehouse.connect(warehouse_server, autocommit=True) as conn:
         conn.execute(f'create database "{name}"')
-    cfg = dataclasses.replace(pg_server, dbname=name)
+    cfg = dataclasses.replace(warehouse_server, dbname=name)
     with warehouse.connect(cfg, autocommit=True) as conn:
         bootstrap(conn)
         grant_transformer(conn)
@@ -41,7 +41,7 @@ def udf_cfg(pg_server, tmp_path_factory):
         ["run-operation", "install_util_functions"], cfg, target_path=tmp_path_factory.mktemp("dbt-target")
     )
     yield cfg
-    with warehouse.connect(pg_server, autocommit=True) as conn:
+    with warehouse.connect(warehouse_server, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
 
 
@@ -217,6 +217,48 @@ def test_beijing_timestamps(db):
     assert got[0] == datetime(2026, 3, 5, 0, 0, tzinfo=UTC)
     assert got[1] == datetime(2026, 3, 4, 16, 0, tzinfo=UTC)
     assert got[2:] == [None, None]
+
+
+# the leap rules (÷4, ÷100, ÷400), year 0000 and the last year, around every month's end
+EDGE_YEARS = (0, 1, 4, 100, 400, 1600, 1700, 1800, 1896, 1899, 1900, 1904, 1999, 2000, 2001, 2023, 2024, 2100, 2400, 9996, 9999)
+
+
+def _iso_or_none(v: str):
+    """The stdlib calendar is the oracle: fromisoformat refuses year 0, day 0, 30 February, 24:00 …"""
+    try:
+        return datetime.fromisoformat(v) if " " in v else date.fromisoformat(v)
+    except ValueError:
+        return None
+
+
+def test_date_validity_on_the_calendar_edges(db):
+    """Days 00–32 of months 00–13 of EDGE_YEARS: parse_date, parse_beijing_timestamp and the birth
+    date inside ric_is_valid accept exactly the real dates (no pg_input_is_valid: PostgreSQL 15 too)."""
+    dates = [f"{y:04d}-{m:02d}-{d:02d}" for y in EDGE_YEARS for m in range(14) for d in range(33)]
+    expected = [_iso_or_none(v) for v in dates]
+    # by hand: 20 real years (not 0000), 9 of them leap (4, 400, 1600, 1896, 1904, 2000, 2024, 2400, 9996)
+    assert sum(e is not None for e in expected) == 20 * 365 + 9
+    assert many(db, "util.parse_date", dates) == expected
+    if db.info.server_version >= 160000:  # the server's own date parser agrees (the check this replaces)
+        pg = db.execute(
+            "select pg_input_is_valid(v, 'date') from unnest(%s::text[]) with ordinality as t (v, n) order by n",
+            (dates,),
+        ).fetchall()
+        assert [r[0] for r in pg] == [e is not None for e in expected]
+
+    times = ("00:00:00", "23:59:59", "24:00:00", "12:60:00", "12:00:60", "07:05:09")
+    stamps = [f"{v} {t}" for v in dates[::7] for t in times]
+    # read back as Beijing wall-clock time: the value parsed, whatever the tz database says of 1900
+    got = db.execute(
+        "select util.parse_beijing_timestamp(v) at time zone 'Asia/Shanghai'"
+        " from unnest(%s::text[]) with ordinality as t (v, n) order by n",
+        (stamps,),
+    ).fetchall()
+    assert [r[0] for r in got] == [_iso_or_none(v) for v in stamps]
+
+    # 身份证号 with that birth date and a correct check character: valid iff the date is real and ≥ 1800
+    rics = [first17 + ric.calc_check_digit(first17 + "0") for first17 in (f"360421{v.replace('-', '')}001" for v in dates)]
+    assert many(db, "util.ric_is_valid", rics) == [e is not None and e.year >= 1800 for e in expected]
 
 
 # --- masks and scrubbing ------------------------------------------------------------------------

@@ -45,13 +45,13 @@ MARTS = (
 
 
 @pytest.fixture(scope="module")
-def built(pg_server, tmp_path_factory):
+def built(warehouse_server, tmp_path_factory):
     """World(11, 0.02) landed in raw, the department directory loaded, a full `dbt build` run."""
     target = tmp_path_factory.mktemp("dbt-target")
     world = World(seed=11, scale=0.02)
     servers = make_servers(world)
     try:
-        with scratch_database(pg_server, "t_marts") as cfg, warehouse.connect(cfg, autocommit=True) as conn:
+        with scratch_database(warehouse_server, "t_marts") as cfg, warehouse.connect(cfg, autocommit=True) as conn:
             depts = prepare(conn)
             sync_everything(conn, servers)
             # the departments' files (违规案例, 投诉, 整改台账, 满意度调查) through the real inbox

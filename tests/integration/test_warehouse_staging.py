@@ -73,14 +73,14 @@ def plant_same_person(world: World) -> tuple[str, str, str]:
 
 
 @pytest.fixture(scope="module")
-def built(pg_server, tmp_path_factory):
+def built(warehouse_server, tmp_path_factory):
     """World(11, 0.02) landed in raw, a test key installed, `dbt build --select staging` run."""
     target = tmp_path_factory.mktemp("dbt-target")
     world = World(seed=11, scale=0.02)
     planted = plant_same_person(world)
     servers = make_servers(world)
     try:
-        with scratch_database(pg_server, "t_stg") as cfg, warehouse.connect(cfg, autocommit=True) as conn:
+        with scratch_database(warehouse_server, "t_stg") as cfg, warehouse.connect(cfg, autocommit=True) as conn:
             prepare(conn)
             sync_everything(conn, servers)
             run_dbt(BUILD, cfg, target_path=target)

@@ -54,7 +54,15 @@ def warehouse_config() -> WarehouseConfig:
         conn = BaseHook.get_connection(WAREHOUSE_CONN_ID)
     except Exception as exc:
         raise RuntimeError(f"no Airflow connection {WAREHOUSE_CONN_ID!r}: set {warehouse.ENV_VAR}") from exc
-    return warehouse.WarehouseConfig.from_airflow_connection(conn)
+    cfg = warehouse.WarehouseConfig.from_airflow_connection(conn)
+    try:
+        # every task resolves the warehouse here first: an unsupported server fails it at once, unretried
+        warehouse.check_server(cfg)
+    except warehouse.UnsupportedServerError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from exc
+    return cfg
 
 
 def smtp_connection(conn_id: str = SMTP_CONN_ID) -> SmtpConnection | None:
