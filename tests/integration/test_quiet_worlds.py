@@ -34,6 +34,7 @@ from market_access.submissions.inbox import process_inbox
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worlds"))
 from contract_server import DEPARTMENTS, ContractServer, ContractWorld, Dept, directory_csv, with_check  # noqa: E402
+from first_inbox import write_inbox  # noqa: E402
 
 NO_UNIT = ["--exclude", "resource_type:unit_test"]
 CAUTIOUS = ["--indirect-selection", "cautious"]  # as Cosmos runs the DAGs' tests
@@ -44,8 +45,19 @@ UNTIL = datetime(2030, 1, 1, tzinfo=BEIJING)
 
 def build(cfg, target: Path) -> None:
     """build_warehouse's selection, then (after the quality run) publish_marts' — as the DAGs do."""
-    run_dbt(["build", *CAUTIOUS, "--select", *BUILD_SELECT, "--exclude", *BUILD_EXCLUDE, "resource_type:unit_test"],
-            cfg, target_path=target)
+    run_dbt(
+        [
+            "build",
+            *CAUTIOUS,
+            "--select",
+            *BUILD_SELECT,
+            "--exclude",
+            *BUILD_EXCLUDE,
+            "resource_type:unit_test",
+        ],
+        cfg,
+        target_path=target,
+    )
 
 
 def publish(cfg, target: Path) -> None:
@@ -53,7 +65,9 @@ def publish(cfg, target: Path) -> None:
 
 
 def mails(outbox: Path) -> list:
-    return [BytesParser(policy=policy.default).parsebytes(p.read_bytes()) for p in sorted(outbox.glob("*.eml"))]
+    return [
+        BytesParser(policy=policy.default).parsebytes(p.read_bytes()) for p in sorted(outbox.glob("*.eml"))
+    ]
 
 
 def body(msg) -> str:
@@ -87,8 +101,10 @@ def run_chain(cfg, tmp: Path, label: str) -> dict:
     outbox = tmp / "outbox"
     before = set(outbox.glob("*.eml")) if outbox.exists() else set()
     alerts = send_alerts(cfg, summary.run_id, settings=Settings())
-    new = [BytesParser(policy=policy.default).parsebytes(p.read_bytes())
-           for p in sorted(set(outbox.glob("*.eml")) - before)]
+    new = [
+        BytesParser(policy=policy.default).parsebytes(p.read_bytes())
+        for p in sorted(set(outbox.glob("*.eml")) - before)
+    ]
     publish(cfg, tmp / "dbt-target")
     return {"summary": summary, "alerts": alerts, "mails": new}
 
@@ -138,10 +154,16 @@ def test_empty_world_missing_feeds_are_findings_of_the_departments_that_answer_f
         )
     }
     # by hand from the directory: a feed rule per system / template in each department's sources
-    feed_rule = {"gov_service": "GS-FEED-001", "market_supervision": "MS-FEED-001", "credit": "CR-FEED-001",
-                 "random_inspection": "RI-FEED-001", "violation_cases": "SB-FEED-001",
-                 "barrier_complaints": "SB-FEED-002", "rectification_ledger": "SB-FEED-003",
-                 "satisfaction_survey": "SB-FEED-004"}
+    feed_rule = {
+        "gov_service": "GS-FEED-001",
+        "market_supervision": "MS-FEED-001",
+        "credit": "CR-FEED-001",
+        "random_inspection": "RI-FEED-001",
+        "violation_cases": "SB-FEED-001",
+        "barrier_complaints": "SB-FEED-002",
+        "rectification_ledger": "SB-FEED-003",
+        "satisfaction_survey": "SB-FEED-004",
+    }
     expected = {(d.code, feed_rule[s]) for d in WITH_SOURCES for s in d.sources.split(";")}
     assert expected <= failing
     assert not {d for d, _ in failing} & {BUREAU.code, JYJ.code}
@@ -149,15 +171,25 @@ def test_empty_world_missing_feeds_are_findings_of_the_departments_that_answer_f
     assert len(mailed) == len(WITH_SOURCES)
     assert not any(JYJ.email in t for t in mailed)
     # the 发改局's mail names its missing 满意度调查 file in Chinese
-    ndrc = next(m for m in empty_world["mails"] if NDRC.email in str(m["To"]) and "数据质量告警" in str(m["Subject"]))
+    ndrc = next(
+        m for m in empty_world["mails"] if NDRC.email in str(m["To"]) and "数据质量告警" in str(m["Subject"])
+    )
     assert "SB-FEED-004" in body(ndrc) and "满意度调查" in body(ndrc)
 
 
 def test_empty_world_marts_and_composite_exist_with_no_data_rows(empty_world):
     conn = empty_world["conn"]
-    for mart in ("mart_approval_efficiency", "mart_service_quality", "mart_supervision", "mart_credit_supervision",
-                 "mart_negative_list", "mart_satisfaction", "mart_rectification", "mart_composite_evaluation",
-                 "mart_data_quality_scorecard"):
+    for mart in (
+        "mart_approval_efficiency",
+        "mart_service_quality",
+        "mart_supervision",
+        "mart_credit_supervision",
+        "mart_negative_list",
+        "mart_satisfaction",
+        "mart_rectification",
+        "mart_composite_evaluation",
+        "mart_data_quality_scorecard",
+    ):
         assert conn.execute("select to_regclass(%s)", (f"marts.{mart}",)).fetchone()[0] is not None, mart
     # AE02 applies to the departments listing gov_service (市监局, 审批局, 交通局, 文旅局) and the district
     rows = conn.execute(
@@ -178,36 +210,6 @@ def test_empty_world_marts_and_composite_exist_with_no_data_rows(empty_world):
 
 # --- world 2: the first weeks — an independent server, files from one department -------------------
 
-SUB_HEADERS = {
-    "违规案例": "案例编号,报送单位,案例类型,发现日期,涉及事项,负面清单事项编码,处置状态,处置完成日期,案情摘要",
-    "满意度调查": "问卷编号,填报日期,统一社会信用代码,评价对象单位,评价维度,得分",
-    # 整改台账 without 责任单位: rejected as a whole
-    "整改台账": "问题编号,问题描述,问题来源,牵头领导,明显成效时限,整改到位时限,整改状态,销号日期",
-}
-
-
-def write_inbox(inbox: Path, sender: Dept, year: int, month: int) -> None:
-    folder = inbox / sender.code
-    folder.mkdir(parents=True)
-    day = f"{year}-{month:02d}-02"
-    (folder / f"违规案例_{year}-{month:02d}.csv").write_text(
-        SUB_HEADERS["违规案例"] + "\n"
-        f"QS-VC-1,{sender.name},清单外增设准入条件,{day},道路运输经营许可,123456,已处置,{day},要求额外证明\n"
-        f"QS-VC-2,{SCJ.name},设置隐性壁垒,{day},食品经营许可,234567,处置中,,限定本地企业\n",
-        encoding="utf-8",
-    )
-    quarter = (month - 1) // 3 + 1
-    (folder / f"满意度调查_{year}Q{quarter}.csv").write_text(
-        SUB_HEADERS["满意度调查"] + "\n"
-        f"QS-S-1,{day},{with_check('91441203MA5T00011')},{SPJ.name},审批效率,4\n"
-        f"QS-S-2,{day},00000000000000000X,{SPJ.name},总体,5\n",
-        encoding="utf-8",
-    )
-    (folder / f"整改台账_{year}H{1 if month <= 6 else 2}.csv").write_text(
-        SUB_HEADERS["整改台账"] + "\nQS-R-1,审批材料过多,效能评估,王强,2026-09-30,2026-12-31,整改中,\n",
-        encoding="utf-8",
-    )
-
 
 @pytest.fixture(scope="module")
 def first_weeks(pg_server, tmp_path_factory):
@@ -226,13 +228,26 @@ def first_weeks(pg_server, tmp_path_factory):
             outcomes = process_inbox(conn, inbox, depts, settle_seconds=0)
             first = run_chain(cfg, tmp, "first")
             # a new department joins the directory mid-year
-            newcomer = Dept(with_check("11441203MB2C00099"), "青山区数据要素发展中心", "青山区数据中心",
-                            "sjzx@qingshan.example.cn", "industry", "gov_service;rectification_ledger")
+            newcomer = Dept(
+                with_check("11441203MB2C00099"),
+                "青山区数据要素发展中心",
+                "青山区数据中心",
+                "sjzx@qingshan.example.cn",
+                "industry",
+                "gov_service;rectification_ledger",
+            )
             csv_path.write_text(directory_csv((*DEPARTMENTS, newcomer)), encoding="utf-8")
             directory.load_into_warehouse(conn, directory.load(csv_path))
             second = run_chain(cfg, tmp, "second")
-            yield {"cfg": cfg, "conn": conn, "server": server, "outcomes": outcomes, "first": first,
-                   "second": second, "newcomer": newcomer}
+            yield {
+                "cfg": cfg,
+                "conn": conn,
+                "server": server,
+                "outcomes": outcomes,
+                "first": first,
+                "second": second,
+                "newcomer": newcomer,
+            }
     finally:
         server.stop()
         env.undo()
@@ -240,8 +255,11 @@ def first_weeks(pg_server, tmp_path_factory):
 
 def test_first_weeks_inbox_two_files_accepted_one_ledger_rejected(first_weeks):
     statuses = sorted((f["template"] or "?", f["status"]) for f in first_weeks["outcomes"]["outcomes"])
-    assert statuses == [("rectification_ledger", "rejected"), ("satisfaction_survey", "accepted"),
-                        ("violation_cases", "accepted")]
+    assert statuses == [
+        ("rectification_ledger", "rejected"),
+        ("satisfaction_survey", "accepted"),
+        ("violation_cases", "accepted"),
+    ]
 
 
 def test_first_weeks_zero_record_resource_and_open_labels(first_weeks):
@@ -295,14 +313,21 @@ def test_first_weeks_templates_without_a_file_are_findings(first_weeks):
 
 def test_a_department_added_mid_year_appears_with_no_data(first_weeks):
     conn, new = first_weeks["conn"], first_weeks["newcomer"]
-    assert conn.execute("select count(*) from marts.dim_department where dept_code = %s", (new.code,)).fetchone()[0] == 1
+    assert (
+        conn.execute(
+            "select count(*) from marts.dim_department where dept_code = %s", (new.code,)
+        ).fetchone()[0]
+        == 1
+    )
     statuses = conn.execute(
         """select distinct indicator_code, data_status from marts.mart_approval_efficiency where dept_code = %s
            union select distinct indicator_code, data_status from marts.mart_rectification where dept_code = %s""",
         (new.code, new.code),
     ).fetchall()
     # AE01–AE06 (gov_service) and RC01–RC02 (rectification_ledger), every one 无数据
-    assert sorted(statuses) == sorted([(f"AE0{i}", "无数据") for i in range(1, 7)] + [("RC01", "无数据"), ("RC02", "无数据")])
+    assert sorted(statuses) == sorted(
+        [(f"AE0{i}", "无数据") for i in range(1, 7)] + [("RC01", "无数据"), ("RC02", "无数据")]
+    )
     # its missing feeds are its findings, in its own mail
     second = first_weeks["second"]
     mine = [m for m in second["mails"] if new.email in str(m["To"])]
