@@ -221,7 +221,7 @@ def _run(
         )
         for code, rs in sorted(by_dept.items())
     )
-    not_checked = not_checked_relations(catalogue, built, directory, departments)
+    not_checked = not_checked_relations(catalogue, built, directory, departments, conn=conn)
     if not result_rows:
         not_checked.append(
             {
@@ -272,11 +272,15 @@ def not_checked_relations(
     built: dict[str, batches_mod.AssetBatch],
     directory: list[batches_mod.DirectoryDept],
     departments: list[str] | None = None,
+    *,
+    conn: psycopg.Connection | None = None,
 ) -> list[dict]:
     """The assets the run could not check, and why: the relation does not exist (dbt has not built
     it), or it is empty although a department answers for it (its directory `sources` list the
     asset's system or template; an asset nobody answers for may well be empty). The missing feed
-    itself is each department's finding (the freshness rules); this list is the run's own honesty."""
+    itself is each department's finding (the freshness rules); this list is the run's own honesty.
+    Emptiness is the relation's, not the batch's: a run for some departments whose batch is empty
+    asks the relation itself (`conn`)."""
     out: list[dict] = []
     wanted = set(departments) if departments else None
     for relation, b in sorted(built.items()):
@@ -295,7 +299,12 @@ def not_checked_relations(
                     "reason_zh": "关系不存在, 仓库尚未构建该模型 (the relation does not exist)",
                 }
             )
-        elif answering and not sum(b.rows.values()) and not b.unresolved:
+        elif (
+            answering
+            and not sum(b.rows.values())
+            and not b.unresolved
+            and _relation_empty(conn, relation, departments)
+        ):
             out.append(
                 {
                     "relation": relation,
@@ -307,6 +316,16 @@ def not_checked_relations(
                 }
             )
     return out
+
+
+def _relation_empty(conn: psycopg.Connection | None, relation: str, departments: list[str] | None) -> bool:
+    if not departments or conn is None:
+        return True  # the batch held every record of the relation
+    from psycopg import sql
+
+    return not conn.execute(
+        sql.SQL("select exists (select from {})").format(sql.Identifier(*relation.split(".", 1)))
+    ).fetchone()[0]
 
 
 def _work_dir(settings: Settings, run_id: str) -> Path:
