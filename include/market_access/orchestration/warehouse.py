@@ -21,14 +21,17 @@ QUALITY_ASSET = "ops.quality_results"
 MARTS_ASSET = "warehouse.marts"
 
 # dbt selections (manifest paths relative to the project)
+# the quality run's own results (staging views over ops.quality_*) and the verdicts built on them:
+# only after the quality run, so in publish_marts, never in build_warehouse
+QUALITY_RESULTS = "path:models/staging/quality"
 QUALITY_ENFORCEMENT = "path:models/intermediate/quality"
 # intermediate models built on facts (inspection coverage reads fct_inspection_results)
 ON_FACTS = "path:models/intermediate/supervision"
 # the rows every indicator mart must have run up to the newest quality run's data date
 ON_QUALITY_RUN = "path:models/intermediate/indicators"
 BUILD_SELECT = ["path:seeds", "path:models/staging", "path:models/intermediate"]
-BUILD_EXCLUDE = [QUALITY_ENFORCEMENT, ON_FACTS, ON_QUALITY_RUN]
-PUBLISH_SELECT = [QUALITY_ENFORCEMENT, ON_FACTS, ON_QUALITY_RUN, "path:models/marts"]
+BUILD_EXCLUDE = [QUALITY_RESULTS, QUALITY_ENFORCEMENT, ON_FACTS, ON_QUALITY_RUN]
+PUBLISH_SELECT = [QUALITY_RESULTS, QUALITY_ENFORCEMENT, ON_FACTS, ON_QUALITY_RUN, "path:models/marts"]
 
 
 def dbt_default_args() -> dict:

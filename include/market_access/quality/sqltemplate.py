@@ -10,8 +10,11 @@ In a template, `t` is the asset's record (plus anything its `joins` bring in) an
   including the second (seq(b) − seq(a));
 - `{{ missing({'字段名': 't.column', …}) }}`: the Chinese names of the empty fields, or null when
   none is (pair it with expect_column_values_to_be_null);
-- `{{ unmapped({'渠道': ['t.channel_label', 't.channel'], …}) }}`: `渠道: <value>` for every source
-  label that staging could not map to its code list, or null;
+- `{{ unmapped({'渠道': ['t.channel_label', 't.is_channel_mapped'], …}) }}`: `渠道: <value>` for every
+  source label that staging could not map, or null. The second element is either staging's
+  `is_<col>_mapped` flag of an open code list (the label is kept and the code is `other`, seed
+  `code_lists`) or a code column that is null when the label could not be resolved (e.g. a
+  department written by name: `['t.dept_ref_raw', 't.dept_code']`);
 - `{{ out_of_range({'申请时间': beijing_date('t.submitted_at'), …}) }}`: the fields whose date lies
   before 2000-01-01 or after the data date, or null (give timestamps through beijing_date);
 - `{{ yesterday }}`: the day before the data date, the last day whose data is complete;
@@ -24,6 +27,7 @@ In a template, `t` is the asset's record (plus anything its `joins` bring in) an
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from functools import cache
 
@@ -56,9 +60,15 @@ def missing(fields: dict[str, str]) -> str:
     return f"nullif(concat_ws('、', {', '.join(parts)}), '')"
 
 
+def _is_mapped_flag(expr: str) -> bool:
+    return re.fullmatch(r"(?:\w+\.)?is_\w+_mapped", expr.strip()) is not None
+
+
 def unmapped(fields: dict[str, list[str]]) -> str:
     parts = [
-        f"case when ({label_expr}) is not null and ({code_expr}) is null then {_quote(label + ': ')} || ({label_expr}) end"
+        f"case when ({label_expr}) is not null and "
+        + (f"not coalesce({code_expr}, false)" if _is_mapped_flag(code_expr) else f"({code_expr}) is null")
+        + f" then {_quote(label + ': ')} || ({label_expr}) end"
         for label, (label_expr, code_expr) in fields.items()
     ]
     return f"nullif(concat_ws('；', {', '.join(parts)}), '')"

@@ -18,6 +18,7 @@ case_counts as (
 
 mapped as (
     select
+        i.edition || '|' || i.item_code || '|' || coalesce(s.service_item_id, '-') as item_mapping_id,
         i.edition,
         i.item_code,
         i.category_zh,

@@ -8,7 +8,7 @@ select
     f.asset,
     f.record_id,
     string_agg(distinct f.rule_id, ',' order by f.rule_id) as rule_ids
-from {{ source('quality', 'quality_row_failures') }} as f
+from {{ ref('stg_quality__row_failures') }} as f
 join {{ ref('int_quality__latest_run') }} as r on r.run_id = f.run_id
 where f.severity = 'blocking'
 group by f.asset, f.record_id

@@ -7,7 +7,7 @@ select
     q.dept_code,
     coalesce(q.observed_on, r.data_date) as observed_on,
     string_agg(distinct q.rule_id, ',' order by q.rule_id) as rule_ids
-from {{ source('quality', 'quality_results') }} as q
+from {{ ref('stg_quality__results') }} as q
 join {{ ref('int_quality__latest_run') }} as r on r.run_id = q.run_id
 where q.level = 'dataset' and q.severity = 'blocking' and not q.success
 group by q.dept_code, coalesce(q.observed_on, r.data_date)

@@ -10,13 +10,13 @@ runs as (
         run_id,
         data_date,
         row_number() over (partition by data_date order by finished_at desc nulls last, run_id desc) as nth_of_day
-    from {{ source('quality', 'quality_runs') }}
-    where status in ('succeeded', 'incomplete')
+    from {{ ref('stg_quality__runs') }}
+    where is_in_force
 ),
 
 results as (
     select q.*, r.data_date
-    from {{ source('quality', 'quality_results') }} as q
+    from {{ ref('stg_quality__results') }} as q
     join runs as r on r.run_id = q.run_id and r.nth_of_day = 1
 ),
 

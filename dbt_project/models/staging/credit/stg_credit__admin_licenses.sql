@@ -20,30 +20,20 @@ renamed as (
         util.clean_text(payload ->> 'license_name') as license_name,
         util.clean_text(payload ->> 'license_no') as license_no,
         util.clean_text(payload ->> 'license_category') as license_category_label,
-        case util.clean_text(payload ->> 'license_category')
-            when '普通' then 'ordinary'
-            when '特许' then 'franchise'
-            when '认可' then 'recognition'
-            when '核准' then 'approval'
-            when '登记' then 'registration'
-            when '其他' then 'other'
-        end as license_category,
+        {{ open_code('credit.admin_licenses.license_category', "util.clean_text(payload ->> 'license_category')", 'license_category') }},
         util.scrub_text(
             util.clean_text(payload ->> 'content'),
             array[payload ->> 'legal_rep_name', case when is_party_person then payload ->> 'party_name' end]
         ) as content_scrubbed,
         party_category_label,
-        case party_category_label
-            when '法人及非法人组织' then 'organisation'
-            when '自然人' then 'natural_person'
-            when '个体工商户' then 'individual_business'
-        end as party_category,
+        {{ open_code('credit.admin_licenses.party_category', "party_category_label", 'party_category') }},
         is_party_person,
         case when not is_party_person then util.clean_text(payload ->> 'party_name') end as party_name,
         {{ person_name_columns("payload ->> 'party_name'", 'party_name', 'is_party_person') }}
         {{ uscc_columns('uscc') }}
         {{ person_name_columns("payload ->> 'legal_rep_name'", 'legal_rep_name') }}
         util.clean_text(payload ->> 'cert_type') as cert_type_label,
+        {{ open_code('credit.admin_licenses.cert_type', "util.clean_text(payload ->> 'cert_type')", 'cert_type') }},
         {{ ric_columns("payload ->> 'cert_no'", 'cert_no', 'party') }}
         util.parse_date(payload ->> 'decided_on') as decided_on,
         util.parse_date(payload ->> 'valid_from') as valid_from,

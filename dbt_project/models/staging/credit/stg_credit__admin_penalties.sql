@@ -18,17 +18,14 @@ renamed as (
         record_id as penalty_id,
         util.clean_text(payload ->> 'decision_no') as decision_no,
         party_category_label,
-        case party_category_label
-            when '法人及非法人组织' then 'organisation'
-            when '自然人' then 'natural_person'
-            when '个体工商户' then 'individual_business'
-        end as party_category,
+        {{ open_code('credit.admin_penalties.party_category', "party_category_label", 'party_category') }},
         is_party_person,
         case when not is_party_person then util.clean_text(payload ->> 'party_name') end as party_name,
         {{ person_name_columns("payload ->> 'party_name'", 'party_name', 'is_party_person') }}
         {{ uscc_columns('uscc') }}
         {{ person_name_columns("payload ->> 'legal_rep_name'", 'legal_rep_name') }}
         util.clean_text(payload ->> 'cert_type') as cert_type_label,
+        {{ open_code('credit.admin_penalties.cert_type', "util.clean_text(payload ->> 'cert_type')", 'cert_type') }},
         {{ ric_columns("payload ->> 'cert_no'", 'cert_no', 'party') }}
         util.clean_text(payload ->> 'violation_type') as violation_type,
         util.scrub_text(

@@ -15,11 +15,7 @@ renamed as (
         {{ uscc_columns('uscc') }}
         util.parse_date(payload ->> 'applied_on') as applied_on,
         util.clean_text(payload ->> 'status') as status_label,
-        case util.clean_text(payload ->> 'status')
-            when '受理中' then 'in_progress'
-            when '已修复' then 'repaired'
-            when '不予修复' then 'rejected'
-        end as status,
+        {{ open_code('credit.credit_repairs.status', "util.clean_text(payload ->> 'status')", 'status') }},
         util.parse_date(payload ->> 'finished_on') as finished_on,
         {{ record_meta() }}
     from current_repairs

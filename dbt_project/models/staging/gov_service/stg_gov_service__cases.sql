@@ -33,19 +33,12 @@ renamed as (
         util.clean_code(payload ->> 'service_item_id') as service_item_id,
         {{ dept_columns('dept_code') }}
         applicant_type_label,
-        case applicant_type_label
-            when '自然人' then 'natural_person'
-            when '法人' then 'legal_person'
-        end as applicant_type,
+        {{ open_code('gov_service.cases.applicant_type', "applicant_type_label", 'applicant_type') }},
         is_applicant_person,
         case when not is_applicant_person then util.clean_text(payload ->> 'applicant_name') end as applicant_name,
         {{ person_name_columns("payload ->> 'applicant_name'", 'applicant_name', 'is_applicant_person') }}
         cert_type_label as applicant_cert_type_label,
-        case cert_type_label
-            when '身份证' then 'resident_id_card'
-            when '统一社会信用代码' then 'uscc'
-            when '其他' then 'other'
-        end as applicant_cert_type,
+        {{ open_code('gov_service.cases.applicant_cert_type', "cert_type_label", 'applicant_cert_type') }},
         case when cert_type_label = '统一社会信用代码' then cert_code end as applicant_uscc,
         case when cert_type_label = '统一社会信用代码' then util.uscc_is_valid(cert_code) end as is_applicant_uscc_valid,
         case when cert_type_label = '统一社会信用代码'
@@ -63,28 +56,14 @@ renamed as (
         {{ person_name_columns("payload ->> 'contact_name'", 'contact_name') }}
         {{ phone_columns("payload ->> 'contact_phone'", 'contact_phone') }}
         util.clean_text(payload ->> 'channel') as channel_label,
-        case util.clean_text(payload ->> 'channel')
-            when '窗口' then 'counter'
-            when '网上' then 'online'
-            when '移动端' then 'mobile'
-            when '自助终端' then 'self_service_terminal'
-        end as channel,
+        {{ open_code('gov_service.cases.channel', "util.clean_text(payload ->> 'channel')", 'channel') }},
         util.parse_beijing_timestamp(payload ->> 'submitted_at') as submitted_at,
         util.parse_beijing_timestamp(payload ->> 'accepted_at') as accepted_at,
         util.parse_beijing_timestamp(payload ->> 'finished_at') as finished_at,
         util.clean_text(payload ->> 'status') as status_label,
-        case util.clean_text(payload ->> 'status')
-            when '在办' then 'in_progress'
-            when '办结' then 'finished'
-            when '不予受理' then 'not_accepted'
-            when '补正' then 'supplement_requested'
-            when '撤回' then 'withdrawn'
-        end as status,
+        {{ open_code('gov_service.cases.status', "util.clean_text(payload ->> 'status')", 'status') }},
         util.clean_text(payload ->> 'result') as result_label,
-        case util.clean_text(payload ->> 'result')
-            when '准予' then 'approved'
-            when '不予' then 'rejected'
-        end as result,
+        {{ open_code('gov_service.cases.result', "util.clean_text(payload ->> 'result')", 'result') }},
         util.to_bool(payload ->> 'is_instant') as is_instant,
         util.to_int(payload ->> 'promised_limit_days') as promised_limit_days,
         util.to_bool(payload ->> 'one_time_notice') as has_one_time_notice,

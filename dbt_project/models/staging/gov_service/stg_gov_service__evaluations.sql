@@ -15,13 +15,7 @@ renamed as (
         util.clean_code(payload ->> 'case_id') as case_id,
         {{ dept_columns('dept_code') }}
         util.clean_text(payload ->> 'channel') as channel_label,
-        case util.clean_text(payload ->> 'channel')
-            when '窗口' then 'counter'
-            when '网上' then 'online'
-            when '移动端' then 'mobile'
-            when '自助终端' then 'self_service_terminal'
-            when '短信' then 'sms'
-        end as channel,
+        {{ open_code('gov_service.evaluations.channel', "util.clean_text(payload ->> 'channel')", 'channel') }},
         util.to_int(payload ->> 'rating') as rating,
         util.to_int(payload ->> 'rating') <= 2 as is_negative,
         {# no names are known in an evaluation record: ID numbers, phones and titled names go #}

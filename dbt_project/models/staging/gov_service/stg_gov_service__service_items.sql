@@ -14,13 +14,7 @@ renamed as (
         util.clean_code(payload ->> 'item_code') as item_code,
         util.clean_text(payload ->> 'item_name') as item_name,
         util.clean_text(payload ->> 'item_type') as item_type_label,
-        case util.clean_text(payload ->> 'item_type')
-            when '行政许可' then 'administrative_license'
-            when '行政确认' then 'administrative_confirmation'
-            when '行政给付' then 'administrative_payment'
-            when '其他行政权力' then 'other_administrative_power'
-            when '公共服务' then 'public_service'
-        end as item_type,
+        {{ open_code('gov_service.service_items.item_type', "util.clean_text(payload ->> 'item_type')", 'item_type') }},
         {{ dept_columns('dept_code') }}
         util.to_int(payload ->> 'legal_limit_days') as legal_limit_days,
         util.to_int(payload ->> 'promised_limit_days') as promised_limit_days,

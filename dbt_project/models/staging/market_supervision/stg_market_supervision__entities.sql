@@ -17,11 +17,7 @@ renamed as (
         record_id as entity_id,
         {{ uscc_columns('uscc') }}
         entity_type_label,
-        case entity_type_label
-            when '企业' then 'enterprise'
-            when '个体工商户' then 'individual_business'
-            when '农民专业合作社' then 'farmer_cooperative'
-        end as entity_type,
+        {{ open_code('market_supervision.entities.entity_type', "entity_type_label", 'entity_type') }},
         {# a 个体工商户 is a person: its name often is the operator's name #}
         coalesce(entity_type_label = '个体工商户', false) as is_person,
         case when entity_type_label is distinct from '个体工商户'
@@ -38,12 +34,7 @@ renamed as (
         util.to_numeric(payload ->> 'registered_capital') * 10000 as registered_capital_yuan,
         util.parse_date(payload ->> 'established_on') as established_on,
         util.clean_text(payload ->> 'status') as status_label,
-        case util.clean_text(payload ->> 'status')
-            when '存续' then 'active'
-            when '吊销' then 'revoked'
-            when '注销' then 'deregistered'
-            when '迁出' then 'moved_out'
-        end as status,
+        {{ open_code('market_supervision.entities.status', "util.clean_text(payload ->> 'status')", 'status') }},
         util.parse_date(payload ->> 'status_changed_on') as status_changed_on,
         (
             (util.clean_text(payload ->> 'established_on') is not null

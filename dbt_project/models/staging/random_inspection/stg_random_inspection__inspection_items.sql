@@ -14,10 +14,7 @@ renamed as (
         util.clean_text(payload ->> 'item_name') as item_name,
         {{ dept_columns('dept_code') }}
         util.clean_text(payload ->> 'category') as category_label,
-        case util.clean_text(payload ->> 'category')
-            when '一般检查事项' then 'general'
-            when '重点检查事项' then 'key'
-        end as category,
+        {{ open_code('random_inspection.inspection_items.category', "util.clean_text(payload ->> 'category')", 'category') }},
         {{ record_meta() }}
     from current_items
 )

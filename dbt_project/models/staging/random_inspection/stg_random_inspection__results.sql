@@ -31,15 +31,7 @@ renamed as (
         ) as inspector_ids,
         util.parse_date(payload ->> 'inspected_on') as inspected_on,
         util.clean_text(payload ->> 'outcome') as outcome_label,
-        case util.clean_text(payload ->> 'outcome')
-            when '未发现问题' then 'no_problem_found'
-            when '发现问题已责令改正' then 'problem_corrected'
-            when '未按规定公示应当公示的信息' then 'required_information_not_published'
-            when '未发现开展本次抽查涉及的经营活动' then 'no_relevant_activity'
-            when '通过登记的住所（经营场所）无法联系' then 'unreachable_at_registered_address'
-            when '不配合检查情节严重' then 'serious_non_cooperation'
-            when '发现问题待后续处理' then 'problem_pending'
-        end as outcome,
+        {{ open_code('random_inspection.results.outcome', "util.clean_text(payload ->> 'outcome')", 'outcome') }},
         util.parse_date(payload ->> 'published_on') as published_on,
         util.parse_date(payload ->> 'published_on') is not null as is_published,
         {{ record_meta() }}

@@ -30,11 +30,7 @@ renamed as (
         util.parse_date(payload ->> 'starts_on') as starts_on,
         util.parse_date(payload ->> 'ends_on') as ends_on,
         util.clean_text(payload ->> 'status') as status_label,
-        case util.clean_text(payload ->> 'status')
-            when '未开始' then 'not_started'
-            when '进行中' then 'in_progress'
-            when '已完成' then 'completed'
-        end as status,
+        {{ open_code('random_inspection.tasks.status', "util.clean_text(payload ->> 'status')", 'status') }},
         {{ record_meta() }}
     from current_tasks
 )
