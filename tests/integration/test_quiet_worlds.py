@@ -198,8 +198,10 @@ def test_empty_world_marts_and_composite_exist_with_no_data_rows(empty_world):
     ).fetchall()
     assert {d for d, *_ in rows} == {SCJ.code, SPJ.code, JTJ.code, WLJ.code, "DISTRICT"}
     assert {(v, n, s) for _, v, n, s in rows} == {(None, None, "无数据")}
-    # nothing to grade: no composite rows (not a score of 0)
-    assert conn.execute("select count(*) from marts.mart_composite_evaluation").fetchone()[0] == 0
+    # no department has anything to grade: no composite rows for them (not a score of 0); only the
+    # district's 清单执行 (NL01 reads the negative-list seed, not a source) and its overall row
+    graded = conn.execute("select dept_code, area from marts.mart_composite_evaluation").fetchall()
+    assert sorted(graded) == [("DISTRICT", "negative_list"), ("DISTRICT", "overall")]
     # the scorecard carries the missing feeds (incomplete runs count)
     failed = conn.execute(
         "select coalesce(sum(rules_failed), 0) from marts.mart_data_quality_scorecard where dept_code = %s",
