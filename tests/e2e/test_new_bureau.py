@@ -27,13 +27,20 @@ BUREAU, NDRC, SCJ, SPJ, JTJ, WLJ, YJJ, JYJ = DEPARTMENTS
 
 
 @pytest.fixture
-def own_warehouse(tmp_path_factory):
+def own_warehouse():
     """A warehouse of the bureau's own: a second embedded server in its own folder (the lead swaps
-    this for a PostgreSQL 15 fixture), reached only through its postgresql:// URI."""
-    pgdata = Path(tmp_path_factory.mktemp("bureau-pg"))
+    this for a PostgreSQL 15 fixture), reached only through its postgresql:// URI.
+
+    Not under pytest's basetemp: another pytest session re-locks that folder (mode 0700) and the
+    server, running as its own user, then loses its data directory (PANIC on pg_control)."""
+    import shutil
+    import tempfile
+
+    pgdata = Path(tempfile.mkdtemp(prefix="market-access-bureau-pg-"))
     cfg = warehouse.start_embedded(pgdata)
     yield cfg
     warehouse.stop_embedded(pgdata)
+    shutil.rmtree(pgdata, ignore_errors=True)
 
 
 def make_run(env: dict[str, str]) -> tuple[str, float]:
