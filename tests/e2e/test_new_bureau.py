@@ -62,7 +62,7 @@ def test_three_make_runs_of_a_new_bureau(own_warehouse, tmp_path):
     from contract_server import BEIJING
 
     today = datetime.now(BEIJING).date()
-    write_inbox(inbox, NDRC, today.year, today.month)
+    write_inbox(inbox, NDRC, today)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SYNC_", "SIM_", "QUALITY_"))}
     env.update(
         MARKET_ACCESS_LOCAL_DIR=str(tmp_path / "local"),

@@ -226,7 +226,7 @@ def first_weeks(pg_server, tmp_path_factory):
                 sync_resource(conn, client, res, until=UNTIL, page_size=10)
             today = datetime.now(BEIJING).date()
             inbox = tmp / "inbox"
-            write_inbox(inbox, NDRC, today.year, today.month)
+            write_inbox(inbox, NDRC, today)
             outcomes = process_inbox(conn, inbox, depts, settle_seconds=0)
             first = run_chain(cfg, tmp, "first")
             # a new department joins the directory mid-year

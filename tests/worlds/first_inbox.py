@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from contract_server import DEPARTMENTS, Dept, with_check
@@ -18,10 +19,12 @@ SUB_HEADERS = {
 }
 
 
-def write_inbox(inbox: Path, sender: Dept, year: int, month: int) -> None:
+def write_inbox(inbox: Path, sender: Dept, on: date) -> None:
+    """The files, dated `on` (never in the future: a survey answered tomorrow fails its rule)."""
+    year, month = on.year, on.month
     folder = inbox / sender.code
     folder.mkdir(parents=True)
-    day = f"{year}-{month:02d}-02"
+    day = on.isoformat()
     (folder / f"违规案例_{year}-{month:02d}.csv").write_text(
         SUB_HEADERS["违规案例"] + "\n"
         f"QS-VC-1,{sender.name},清单外增设准入条件,{day},道路运输经营许可,123456,已处置,{day},要求额外证明\n"
