@@ -21,8 +21,11 @@
     'count' and 'sum' events are first summed per department × month × reason, so that a mart over
     hundreds of thousands of cases expands only those sums into the four period types.
     Events without event_on cannot be placed in a period.
+    Every row of int_indicators__expected for the mart's indicators (`area`, as in
+    indicator_catalogue) that has no events is added with numerator, denominator and value null and
+    data_status 无数据: "no data" is a row, never a 0 and never a gap.
 -#}
-{% macro indicator_rollup(events) %}
+{% macro indicator_rollup(events, area) %}
     additive_monthly as (
         select
             indicator_code,
@@ -92,6 +95,28 @@
         )
     ),
 
+    {# the rows the mart must have whether or not there is data (directory × periods × indicators) #}
+    expected_rows as (
+        select x.dept_code, x.indicator_code, x.period_type, x.period_label, x.period_start
+        from {{ ref('int_indicators__expected') }} as x
+        join {{ ref('indicator_catalogue') }} as xc
+            on xc.indicator_code = x.indicator_code and xc.area = '{{ area }}'
+    ),
+
+    completed as (
+        select * from rolled_up
+        union all
+        select
+            x.dept_code, x.dept_code = 'DISTRICT', x.indicator_code, x.period_type, x.period_label, x.period_start,
+            null::numeric, null::numeric, 0, null::text
+        from expected_rows as x
+        where not exists (
+            select from rolled_up as r
+            where r.dept_code = x.dept_code and r.indicator_code = x.indicator_code
+                and r.period_type = x.period_type and r.period_label = x.period_label
+        )
+    ),
+
     with_definitions as (
         select
             r.dept_code || '|' || r.indicator_code || '|' || r.period_type || '|' || r.period_label as indicator_row_id,
@@ -105,12 +130,14 @@
             r.numerator,
             r.denominator,
             round(r.numerator / nullif(r.denominator, 0), 4) as value,
+            {# 无数据: nothing counted (no records, or every record excluded: excluded_count says why) #}
+            case when r.denominator > 0 then '有数据' else '无数据' end as data_status,
             c.formula_zh as definition_zh,
             r.excluded_count,
             r.excluded_reasons,
             case when p.rule_ids is not null then '待核实' else '已发布' end as publication_status,
             p.rule_ids as provisional_rule_ids
-        from rolled_up as r
+        from completed as r
         left join {{ ref('indicator_catalogue') }} as c on c.indicator_code = r.indicator_code
         {# a blocking dataset-level failure (late feed, volume collapse) on a day of the period: 待核实;
            the district row is provisional when any department's is #}

@@ -366,10 +366,15 @@ def print_quality_summary(cfg: warehouse.WarehouseConfig, since: datetime) -> No
     """The newest quality run per department, its mails and the receipts mailed since `since`."""
     with warehouse.connect(cfg, autocommit=True) as conn:
         exists = conn.execute("select to_regclass('ops.quality_runs') is not null").fetchone()[0]
+        has_nc = exists and conn.execute(
+            "select exists (select from information_schema.columns where table_schema = 'ops' "
+            "and table_name = 'quality_runs' and column_name = 'not_checked')"
+        ).fetchone()[0]
         run = (
             conn.execute(
-                "select run_id, data_date, status, extract(epoch from finished_at - started_at), data_docs_dir "
-                "from ops.quality_runs order by started_at desc limit 1"
+                "select run_id, data_date, status, extract(epoch from finished_at - started_at), data_docs_dir, "
+                + ("not_checked" if has_nc else "'[]'::jsonb")
+                + " from ops.quality_runs order by started_at desc limit 1"
             ).fetchone()
             if exists
             else None
@@ -377,7 +382,7 @@ def print_quality_summary(cfg: warehouse.WarehouseConfig, since: datetime) -> No
         if run is None:
             say("  no quality run yet")
             return
-        run_id, data_date, status, seconds, docs = run
+        run_id, data_date, status, seconds, docs, not_checked = run
         rows = conn.execute(
             """
             select coalesce(d.dept_name, q.dept_code), count(*),
@@ -403,6 +408,10 @@ def print_quality_summary(cfg: warehouse.WarehouseConfig, since: datetime) -> No
         )
     took = f"{seconds:.1f}s" if seconds is not None else "-"
     say(f"  run {run_id} as of {data_date}: {status} in {took}; Data Docs {docs}")
+    if not_checked:
+        say(f"  not checked ({len(not_checked)}):")
+        for n in not_checked:
+            say(f"    {n.get('relation') or '-'}: {n.get('reason_zh') or n.get('reason')}")
     # numbers first, the Chinese name last: CJK characters are two columns wide
     say(f"  {'rules':>6} {'failed':>7} {'blocking':>9} {'failing rows':>13}  department")
     for name, n, failed, blocking, failing_rows in rows:

@@ -81,8 +81,19 @@ def test_each_time_rule_of_the_domain_is_a_rule(cat):
     assert cat.by_id["CR-PEN-010"].departments == {"sources": "market_supervision"}
     # rectification: 70% within 3 months, 100% within 6 months
     assert cat.by_id["SB-RL-004"].mostly == 0.7 and cat.by_id["SB-RL-005"].mostly == 1.0
-    freshness = {r.answered_by for r in cat.rules if r.category == "freshness"}
-    assert freshness == {"gov_service", "market_supervision", "credit", "random_inspection"}
+    freshness = {r.answered_by: r.id for r in cat.rules if r.category == "freshness"}
+    # every system's feed, and every template's file of the year (issue #9: missing feeds are findings)
+    assert freshness == {
+        "gov_service": "GS-FEED-001",
+        "market_supervision": "MS-FEED-001",
+        "credit": "CR-FEED-001",
+        "random_inspection": "RI-FEED-001",
+        "violation_cases": "SB-FEED-001",
+        "barrier_complaints": "SB-FEED-002",
+        "rectification_ledger": "SB-FEED-003",
+        "satisfaction_survey": "SB-FEED-004",
+    }
+    assert cat.by_id["SB-FEED-002"].kwargs == {"column": "barrier_complaints__has_file", "value_set": [True]}
 
 
 def test_no_rule_shows_personal_information(cat):

@@ -42,6 +42,7 @@ class QualityRun:
     data_date: date | None
     status: str | None
     data_docs_dir: str | None
+    not_checked: tuple = ()  # incomplete runs: ({"relation", "reason", "reason_zh"}, …)
 
 
 @dataclass(frozen=True)
@@ -412,6 +413,10 @@ def bureau_mail(
         "finished": _when(run.finished_at),
         "rows": [r for r in rows if r.evaluated],
         "not_evaluated": [r.dept_name for r in rows if not r.evaluated],
+        "not_checked": [
+            {"relation": n.get("relation") or "—", "reason_zh": n.get("reason_zh") or n.get("reason") or ""}
+            for n in run.not_checked
+        ],
         "failed_depts": failed_depts,
         "failed": failed,
         "blocking": blocking,

@@ -151,13 +151,19 @@ def load_run(conn: psycopg.Connection, run_id: str) -> tuple[QualityRun, list[Ru
     for table in ("ops.quality_runs", "ops.quality_results"):
         if not table_exists(conn, table):
             raise AlertError(f"{table} does not exist: no data-quality run has been stored yet")
+    has_not_checked = conn.execute(
+        "select exists (select from information_schema.columns where table_schema = 'ops' "
+        "and table_name = 'quality_runs' and column_name = 'not_checked')"
+    ).fetchone()[0]
     row = conn.execute(
-        "select run_id, started_at, finished_at, data_date, status, data_docs_dir "
-        "from ops.quality_runs where run_id = %s",
+        "select run_id, started_at, finished_at, data_date, status, data_docs_dir, "
+        + ("not_checked" if has_not_checked else "'[]'::jsonb")
+        + " from ops.quality_runs where run_id = %s",
         (run_id,),
     ).fetchone()
     if row is None:
         raise AlertError(f"no data-quality run {run_id!r} in ops.quality_runs")
+    row = (*row[:6], tuple(row[6] or ()))
     # basis_zh came with the digest release; a results table of an older engine has none
     basis = "basis_zh" if _has_column(conn, "ops", "quality_results", "basis_zh") else "null::text"
     results = [

@@ -27,9 +27,11 @@ QUALITY_RESULTS = "path:models/staging/quality"
 QUALITY_ENFORCEMENT = "path:models/intermediate/quality"
 # intermediate models built on facts (inspection coverage reads fct_inspection_results)
 ON_FACTS = "path:models/intermediate/supervision"
+# the rows every indicator mart must have run up to the newest quality run's data date
+ON_QUALITY_RUN = "path:models/intermediate/indicators"
 BUILD_SELECT = ["path:seeds", "path:models/staging", "path:models/intermediate"]
-BUILD_EXCLUDE = [QUALITY_RESULTS, QUALITY_ENFORCEMENT, ON_FACTS]
-PUBLISH_SELECT = [QUALITY_RESULTS, QUALITY_ENFORCEMENT, ON_FACTS, "path:models/marts"]
+BUILD_EXCLUDE = [QUALITY_RESULTS, QUALITY_ENFORCEMENT, ON_FACTS, ON_QUALITY_RUN]
+PUBLISH_SELECT = [QUALITY_RESULTS, QUALITY_ENFORCEMENT, ON_FACTS, ON_QUALITY_RUN, "path:models/marts"]
 
 
 def raw_assets() -> list[str]:

@@ -76,6 +76,7 @@ class AssetBatch:
     volume_days: dict[str, dict[date, int]] = field(default_factory=dict)  # dept_code → day → records
     metrics: dict[str, dict[str, int]] = field(default_factory=dict)  # dept_code → metric → records
     feed_rows: dict[str, dict[str, object]] = field(default_factory=dict)  # feeds asset: dept_code → its row
+    missing: bool = False  # the relation does not exist: nothing of it is checked, no table is written
 
     @property
     def name(self) -> str:
@@ -176,11 +177,14 @@ def _ident(rule_id: str) -> str:
 
 def check(
     conn: psycopg.Connection, catalogue: Catalogue, directory: list[DirectoryDept], as_of: date
-) -> None:
+) -> list[str]:
     """Everything about the catalogue that needs the warehouse, checked before any work; raises
-    QualityConfigError listing every problem (unknown relations and columns, SQL that does not
-    run, derived columns shadowing asset columns, department codes not in the directory)."""
+    QualityConfigError listing every problem (unknown columns, SQL that does not run, derived
+    columns shadowing asset columns, department codes not in the directory). Returns the assets
+    whose relation does not exist (yet): a first-day warehouse may lack one; the run does not
+    check them and says so (status incomplete) instead of failing."""
     problems: list[str] = []
+    missing: list[str] = []
     codes = {d.code for d in directory}
     for rule in catalogue.rules:
         deps = rule.departments
@@ -192,7 +196,7 @@ def check(
         rules = catalogue.rules_on(relation)
         cols = relation_columns(conn, asset)
         if cols is None:
-            problems.append(f"asset {relation}: 关系不存在 (the relation does not exist; has dbt built it?)")
+            missing.append(relation)
             continue
         for rule in rules:
             derived = set(rule.columns)
@@ -215,6 +219,7 @@ def check(
             problems.append(f"asset {relation}: 规则的 SQL 无法执行 (the rules' SQL fails): {first}")
     if problems:
         raise QualityConfigError(problems)
+    return missing
 
 
 def build(
@@ -226,18 +231,27 @@ def build(
     *,
     connect: Callable[[], psycopg.Connection] | None = None,
     parallel: int = 1,
+    missing: tuple[str, ...] | list[str] = (),
 ) -> dict[str, AssetBatch]:
     """Write every asset's batch table and the department feeds table; relation → AssetBatch.
+    Assets in `missing` (their relation does not exist) get an AssetBatch with no records and no
+    table: their departments' feeds still count them (no data = not fresh).
 
     With `connect` and parallel > 1, assets are written over that many connections side by side
     (the server does the work; the big staging models are worth a core each)."""
     drop_all(conn)
     todo = [
         AssetBatch(
-            asset=asset, relation=relation, table=f"{PREFIX}{asset.name}", rules=catalogue.rules_on(relation)
+            asset=asset,
+            relation=relation,
+            table=f"{PREFIX}{asset.name}",
+            rules=catalogue.rules_on(relation),
+            missing=relation in missing,
         )
         for relation, asset in catalogue.assets.items()
     ]
+    everything = todo
+    todo = [b for b in todo if not b.missing]
     if connect is None or parallel <= 1:
         for b in todo:
             _write(conn, b, directory, as_of, departments)
@@ -257,7 +271,7 @@ def build(
         with ThreadPoolExecutor(max_workers=parallel) as pool:
             for f in [pool.submit(worker) for _ in range(parallel)]:
                 f.result()
-    batches = {b.relation: b for b in todo}
+    batches = {b.relation: b for b in everything}
     feeds = AssetBatch(
         asset=None, relation=FEEDS_ASSET, table=FEEDS_TABLE, rules=catalogue.rules_on(FEEDS_ASSET)
     )
@@ -351,6 +365,10 @@ def _build_feeds(
             (f"{s}__stale_workdays", "integer"),
             (f"{s}__is_fresh", "boolean"),
         ]
+    templates = sorted({b.asset.template for b in batches.values() if b.asset and b.asset.template})
+    for t in templates:
+        columns += [(f"{t}__files", "integer"), (f"{t}__has_file", "boolean")]
+    files = _submission_files(conn, as_of) if templates else {}
     for b in batches.values():
         if b.asset is None:
             continue
@@ -367,7 +385,7 @@ def _build_feeds(
                 (f"{b.name}__volume_ok", "boolean"),
             ]
     for b in batches.values():
-        if b.asset is None or not b.asset.volume or volume_day is None:
+        if b.asset is None or not b.asset.volume or volume_day is None or b.missing:
             continue
         first = history[-b.asset.volume.window :][0] if history else volume_day
         for dept, day, n in conn.execute(
@@ -395,6 +413,10 @@ def _build_feeds(
             row[f"{s}__newest_on"] = newest
             row[f"{s}__stale_workdays"] = stale
             row[f"{s}__is_fresh"] = stale is not None and stale <= d.freshness_days
+        for t in templates:
+            n = files.get((d.code, t), 0)
+            row[f"{t}__files"] = n
+            row[f"{t}__has_file"] = n > 0
         for b in batches.values():
             if b.asset is None:
                 continue
@@ -444,6 +466,22 @@ def _build_feeds(
         conn.execute(sql.SQL("analyze {}").format(table))
     feeds.rows = {d.code: 1 for d in depts}
     feeds.feed_rows = {r[DEPT_COLUMN]: r for r in rows}
+
+
+def _submission_files(conn: psycopg.Connection, as_of: date) -> dict[tuple[str, str], int]:
+    """(dept_code, template) → files accepted (or accepted and later superseded) for a period of the
+    data date's year, received by the data date. An accepted empty template counts ("nothing to
+    report"); a rejected file does not: the feed is still missing."""
+    if conn.execute("select to_regclass('ops.submission_files')").fetchone()[0] is None:
+        return {}
+    rows = conn.execute(
+        """select dept_code, template, count(*) from ops.submission_files
+           where status in ('accepted', 'superseded') and left(period, 4) = %s
+             and (received_at at time zone 'Asia/Shanghai')::date <= %s
+           group by 1, 2""",
+        (f"{as_of.year:04d}", as_of),
+    ).fetchall()
+    return {(c, t): int(n) for c, t, n in rows}
 
 
 def drop_all(conn: psycopg.Connection) -> None:

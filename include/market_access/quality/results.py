@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 DDL = """
 create table if not exists ops.quality_runs (
@@ -19,11 +20,18 @@ create table if not exists ops.quality_runs (
     started_at          timestamptz not null,
     finished_at         timestamptz,
     data_date           date not null,
-    status              text not null check (status in ('running', 'succeeded', 'failed')),
+    status              text not null,
     data_docs_dir       text
 );
+-- migration-safe: warehouses created before the incomplete status and the not_checked list
+alter table ops.quality_runs add column if not exists not_checked jsonb not null default '[]';
+alter table ops.quality_runs drop constraint if exists quality_runs_status_check;
+alter table ops.quality_runs add constraint quality_runs_status_check
+    check (status in ('running', 'succeeded', 'incomplete', 'failed'));
 comment on table ops.quality_runs is
-    '数据质量检查运行: 每次运行一行 (data_date 为北京时间的数据日期; status running/succeeded/failed)';
+    '数据质量检查运行: 每次运行一行 (data_date 为北京时间的数据日期; status running/succeeded/incomplete/failed)';
+comment on column ops.quality_runs.not_checked is
+    '未能检查的关系及原因 (incomplete 时非空): [{"relation": …, "reason": missing|empty|no_rules, "reason_zh": …}]';
 
 create table if not exists ops.quality_results (
     run_id              text not null references ops.quality_runs (run_id) on delete cascade,
@@ -124,9 +132,14 @@ def finish_run(
     finished_at: datetime,
     results: list[ResultRow],
     failures: list[tuple[str, str, str, str, str]],
+    *,
+    status: str = "succeeded",
+    not_checked: list[dict] | tuple = (),
 ) -> None:
-    """Results, failing records (rule_id, asset, dept_code, record_id, severity) and the run's
-    status 'succeeded', in one transaction."""
+    """Results, failing records (rule_id, asset, dept_code, record_id, severity), the run's status
+    ('succeeded', or 'incomplete' with what was not checked and why), in one transaction."""
+    if status not in ("succeeded", "incomplete"):
+        raise ValueError(f"a finished run is succeeded or incomplete, not {status!r}")
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("set local role loader")
         with cur.copy(
@@ -165,8 +178,8 @@ def finish_run(
             for rule_id, asset, dept_code, record_id, severity in failures:
                 copy.write_row((run_id, rule_id, asset, dept_code, record_id, severity))
         cur.execute(
-            "update ops.quality_runs set status = 'succeeded', finished_at = %s where run_id = %s",
-            (finished_at, run_id),
+            "update ops.quality_runs set status = %s, finished_at = %s, not_checked = %s where run_id = %s",
+            (status, finished_at, Jsonb(list(not_checked)), run_id),
         )
 
 

@@ -67,6 +67,8 @@ class RunSummary:
     departments: tuple[DepartmentSummary, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     unresolved: dict[str, int] = field(default_factory=dict)  # asset → records of no known department
+    # what the run could not check, and why: {"relation", "reason" (missing|empty|no_rules), "reason_zh"}
+    not_checked: tuple[dict, ...] = ()
 
     @property
     def rules_evaluated(self) -> int:
@@ -159,7 +161,7 @@ def _run(
             raise batches_mod.QualityConfigError(
                 [f"部门 {c} 不在部门目录中 (not in the directory)" for c in unknown]
             )
-    batches_mod.check(conn, catalogue, directory, as_of)
+    missing = batches_mod.check(conn, catalogue, directory, as_of)
     lap("check")
     built = batches_mod.build(
         conn,
@@ -169,6 +171,7 @@ def _run(
         departments,
         connect=lambda: warehouse.connect(cfg, autocommit=True),
         parallel=settings.quality_workers,
+        missing=missing,
     )
     lap("batch_tables")
     gx_import.join()
@@ -179,7 +182,7 @@ def _run(
     project = Project(
         settings.quality_gx_config_dir, _work_dir(settings, run_id), settings.quality_data_docs_dir
     )
-    project.create(cfg, {b.name: b.table for b in built.values()})
+    project.create(cfg, {b.name: b.table for b in built.values() if not b.missing})
     project.clear_docs()
     lap("gx_project")
     outcomes = _validate_all(project, plan, asset_names, settings.quality_workers)
@@ -218,11 +221,21 @@ def _run(
         )
         for code, rs in sorted(by_dept.items())
     )
+    not_checked = not_checked_relations(catalogue, built, directory, departments, conn=conn)
+    if not result_rows:
+        not_checked.append(
+            {
+                "relation": None,
+                "reason": "no_rules",
+                "reason_zh": "本次没有评估任何规则 (no rule was evaluated)",
+            }
+        )
+    status = "incomplete" if not_checked else "succeeded"
     finished = datetime.now(UTC)
     summary = RunSummary(
         run_id=run_id,
         data_date=as_of,
-        status="succeeded",
+        status=status,
         started_at=started,
         finished_at=finished,
         duration_seconds=round(time.monotonic() - t0, 2),
@@ -230,22 +243,89 @@ def _run(
         departments=summaries,
         timings=timings,
         unresolved={rel: b.unresolved for rel, b in built.items() if b.unresolved},
+        not_checked=tuple(not_checked),
     )
     # the last thing that may fail: results, failing records and the status in one transaction
-    results_mod.finish_run(conn, run_id, finished, result_rows, failures)
+    results_mod.finish_run(
+        conn, run_id, finished, result_rows, failures, status=status, not_checked=not_checked
+    )
     _cleanup(conn)
     lap("store")
     summary = dataclasses.replace(summary, duration_seconds=round(time.monotonic() - t0, 2))
+    for n in not_checked:
+        log.warning("quality run %s: not checked %s: %s", run_id, n["relation"] or "-", n["reason_zh"])
     log.info(
-        "quality run %s (as of %s): %d results, %d failed, %.1f s %s",
+        "quality run %s (as of %s): %s, %d results, %d failed, %.1f s %s",
         run_id,
         as_of,
+        status,
         len(result_rows),
         sum(not r.success for r in result_rows),
         summary.duration_seconds,
         timings,
     )
     return summary
+
+
+def not_checked_relations(
+    catalogue: Catalogue,
+    built: dict[str, batches_mod.AssetBatch],
+    directory: list[batches_mod.DirectoryDept],
+    departments: list[str] | None = None,
+    *,
+    conn: psycopg.Connection | None = None,
+) -> list[dict]:
+    """The assets the run could not check, and why: the relation does not exist (dbt has not built
+    it), or it is empty although a department answers for it (its directory `sources` list the
+    asset's system or template; an asset nobody answers for may well be empty). The missing feed
+    itself is each department's finding (the freshness rules); this list is the run's own honesty.
+    Emptiness is the relation's, not the batch's: a run for some departments whose batch is empty
+    asks the relation itself (`conn`)."""
+    out: list[dict] = []
+    wanted = set(departments) if departments else None
+    for relation, b in sorted(built.items()):
+        if b.asset is None:
+            continue
+        answering = [
+            d.code
+            for d in directory
+            if b.asset.answered_by in d.sources and (wanted is None or d.code in wanted)
+        ]
+        if b.missing:
+            out.append(
+                {
+                    "relation": relation,
+                    "reason": "missing",
+                    "reason_zh": "关系不存在, 仓库尚未构建该模型 (the relation does not exist)",
+                }
+            )
+        elif (
+            answering
+            and not sum(b.rows.values())
+            and not b.unresolved
+            and _relation_empty(conn, relation, departments)
+        ):
+            out.append(
+                {
+                    "relation": relation,
+                    "reason": "empty",
+                    "reason_zh": (
+                        f"关系为空, 但部门目录中有 {len(answering)} 个部门负责 {b.asset.answered_by} "
+                        f"(empty although {len(answering)} department(s) answer for it)"
+                    ),
+                }
+            )
+    return out
+
+
+def _relation_empty(conn: psycopg.Connection | None, relation: str, departments: list[str] | None) -> bool:
+    if not departments or conn is None:
+        return True  # the batch held every record of the relation
+    from psycopg import sql
+
+    return not conn.execute(
+        sql.SQL("select exists (select from {})").format(sql.Identifier(*relation.split(".", 1)))
+    ).fetchone()[0]
 
 
 def _work_dir(settings: Settings, run_id: str) -> Path:

@@ -64,6 +64,6 @@ events as (
     from items
 ),
 
-{{ indicator_rollup('events') }}
+{{ indicator_rollup('events', 'approval_efficiency') }}
 
 select * from with_definitions

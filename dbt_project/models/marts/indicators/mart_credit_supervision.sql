@@ -63,6 +63,6 @@ events as (
     from penalties
 ),
 
-{{ indicator_rollup('events') }}
+{{ indicator_rollup('events', 'credit_supervision') }}
 
 select * from with_definitions

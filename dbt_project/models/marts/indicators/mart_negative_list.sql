@@ -40,7 +40,7 @@ events as (
     from violations
 ),
 
-{{ indicator_rollup('events') }}
+{{ indicator_rollup('events', 'negative_list') }}
 
 select * from with_definitions
 {# NL01 is a property of the district's item catalogue, read once a year #}

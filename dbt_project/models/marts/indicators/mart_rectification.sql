@@ -23,6 +23,6 @@ events as (
     from problems
 ),
 
-{{ indicator_rollup('events') }}
+{{ indicator_rollup('events', 'rectification') }}
 
 select * from with_definitions

@@ -29,6 +29,6 @@ events as (
     where dimension is not null
 ),
 
-{{ indicator_rollup('events') }}
+{{ indicator_rollup('events', 'satisfaction') }}
 
 select * from with_definitions

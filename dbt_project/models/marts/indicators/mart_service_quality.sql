@@ -48,6 +48,6 @@ events as (
     from complaints
 ),
 
-{{ indicator_rollup('events') }}
+{{ indicator_rollup('events', 'service_quality') }}
 
 select * from with_definitions

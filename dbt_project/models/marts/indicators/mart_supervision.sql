@@ -53,7 +53,7 @@ events as (
     from plans
 ),
 
-{{ indicator_rollup('events') }}
+{{ indicator_rollup('events', 'supervision') }}
 
 select * from with_definitions
 {# SV01 and SV03 are annual: their events carry 1 January, not a real date in the year #}

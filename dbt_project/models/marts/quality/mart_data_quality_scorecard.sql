@@ -1,6 +1,6 @@
 {#
     数据质量记分卡: one row per department × source × day (the data date of the day's last
-    succeeded quality run), kept for every day in ops so trends can be read. On-time share = records
+    succeeded or incomplete quality run), kept for every day in ops so trends can be read. On-time share = records
     (and feeds) passing the timeliness and freshness rules ÷ those evaluated by them.
 #}
 with
@@ -11,7 +11,7 @@ runs as (
         data_date,
         row_number() over (partition by data_date order by finished_at desc nulls last, run_id desc) as nth_of_day
     from {{ ref('stg_quality__runs') }}
-    where is_succeeded
+    where is_in_force
 ),
 
 results as (

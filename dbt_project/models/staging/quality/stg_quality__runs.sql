@@ -12,7 +12,9 @@ renamed as (
         finished_at,
         data_date,
         status,
-        status = 'succeeded' as is_succeeded
+        status = 'succeeded' as is_succeeded,
+        {# incomplete: it could not check some relation but judged everything that existed #}
+        status in ('succeeded', 'incomplete') as is_in_force
     from source
 )
 
