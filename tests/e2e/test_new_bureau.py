@@ -1,4 +1,4 @@
-"""A new bureau from a fresh start (issue #9): its own warehouse (a separately started PostgreSQL
+"""A new bureau from a fresh start (issue #9): its own warehouse (PostgreSQL 15, issue #10,
 reached through AIRFLOW_CONN_WAREHOUSE), four systems served by an independent contract server
 (AIRFLOW_CONN_<SYSTEM>), a directory of eight departments and an inbox with files from only one of
 them. Three `make run`s — faults on; a day later; quiet — all exit 0 with every DAG through
@@ -6,10 +6,12 @@ them. Three `make run`s — faults on; a day later; quiet — all exit 0 with ev
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -27,20 +29,16 @@ BUREAU, NDRC, SCJ, SPJ, JTJ, WLJ, YJJ, JYJ = DEPARTMENTS
 
 
 @pytest.fixture
-def own_warehouse():
-    """A warehouse of the bureau's own: a second embedded server in its own folder (the lead swaps
-    this for a PostgreSQL 15 fixture), reached only through its postgresql:// URI.
-
-    Not under pytest's basetemp: another pytest session re-locks that folder (mode 0700) and the
-    server, running as its own user, then loses its data directory (PANIC on pg_control)."""
-    import shutil
-    import tempfile
-
-    pgdata = Path(tempfile.mkdtemp(prefix="market-access-bureau-pg-"))
-    cfg = warehouse.start_embedded(pgdata)
-    yield cfg
-    warehouse.stop_embedded(pgdata)
-    shutil.rmtree(pgdata, ignore_errors=True)
+def own_warehouse(pg15_server):
+    """A warehouse of the bureau's own: a `warehouse` database on an operator's PostgreSQL 15
+    (Debian's server, tests/pg_servers.py), where the platform logs in as a non-superuser with a
+    password over TCP, reached only through its postgresql:// URI."""
+    name = f"warehouse_{uuid.uuid4().hex[:6]}"
+    with warehouse.connect(pg15_server, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    yield dataclasses.replace(pg15_server, dbname=name)
+    with warehouse.connect(pg15_server, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 def make_run(env: dict[str, str]) -> tuple[str, float]:
@@ -88,7 +86,12 @@ def test_three_make_runs_of_a_new_bureau(own_warehouse, tmp_path):
     for out in (first, second, third):
         assert "✓ all DAGs succeeded" in out
     cfg = own_warehouse
+    for out in (first, second, third):
+        assert f"{warehouse.ENV_VAR} is set → {cfg.display()}" in out  # no embedded server was started
     with warehouse.connect(cfg, autocommit=True) as conn:
+        # the operator's PostgreSQL 15, and the platform's login is no superuser
+        assert conn.info.server_version // 10000 == 15
+        assert conn.execute("select rolsuper from pg_roles where rolname = current_user").fetchone() == (False,)
         # every record the server holds landed (credit-repairs: zero records, an empty table)
         for (system, resource), recs in world.records.items():
             table = f"raw.{system}__{resource.replace('-', '_')}"
