@@ -66,6 +66,9 @@ class Stack:
         # the bundled tools must not try to phone home (Cosmos telemetry) from a government network
         env.setdefault("DO_NOT_TRACK", "1")
         env.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
+        # Cosmos' partial-parse and profile cache: this platform's own, not /tmp/cosmos shared by every
+        # Airflow on the machine (two platforms' builds must not read each other's half-written cache)
+        env.setdefault("AIRFLOW__COSMOS__CACHE_DIR", str(s.local_dir / "cosmos"))
         if self.warehouse_embedded and not os.environ.get(deid.KEY_ENV, "").strip():
             # the embedded default's pseudonym key: generated once into .local/secrets, never in the repo
             key = deid.local_key(s.hmac_key_file)
