@@ -7,17 +7,7 @@
     surname (a compound one needs a given name after it), not a common word (cn_name_stopwords) and
     not part of a stock phrase (stock_phrases).
 -#}
-{{ config(
-    schema='deid',
-    alias='person_names',
-    materialized='table',
-    persist_docs={'relation': false, 'columns': false},
-    post_hook=[
-        "revoke all on {{ this }} from public",
-        "grant select on {{ this }} to loader",
-        "analyze {{ this }}",
-    ],
-) }}
+{{ config(alias='person_names') }}
 
 {%- set compound = cn_compound_surnames() %}
 {%- set single = cn_single_surnames() %}

@@ -5,17 +5,7 @@
     is a 企业 or 农民专业合作社 and none a person. Placeholder and all-zero codes are not keys (they
     name no one). Holds 个体工商户 names, so it lives in schema deid like the name dictionary.
 -#}
-{{ config(
-    schema='deid',
-    alias='registry_parties',
-    materialized='table',
-    persist_docs={'relation': false, 'columns': false},
-    post_hook=[
-        "revoke all on {{ this }} from public",
-        "grant select on {{ this }} to loader",
-        "analyze {{ this }}",
-    ],
-) }}
+{{ config(alias='registry_parties') }}
 
 with
 
