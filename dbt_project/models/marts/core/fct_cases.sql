@@ -59,7 +59,7 @@ final as (
         channel in ('online', 'mobile') as is_online,
         status,
         result,
-        result is not null as is_decided,
+        coalesce(result in ('approved', 'rejected'), false) as is_decided,  -- an unknown result code ('other') is no decision
         coalesce(result = 'approved', false) as is_approved,
         coalesce(is_instant, false) or promised_days = 0 as is_instant,
         promised_days as promised_limit_days,
