@@ -56,21 +56,46 @@
 {%- endmacro %}
 
 {#- The one place free text is scrubbed: ID numbers, phones, landlines, e-mails, the record's own
-    names, every name of the dictionary found in the text, and names after a title (util.scrub_text).
-    Dictionary lookup: every 2–4 character window of the text probed against deid.person_names — a
-    hash probe per window (the name set is hashed once per statement), not a regex over all names. -#}
-{% macro scrub_free_text(text_expr, record_names='array[]::text[]') -%}
+    names, the dictionary names found in the text (`hits`: the alias of a dictionary_hits join,
+    see below), and names after a title (util.scrub_text). -#}
+{% macro scrub_free_text(text_expr, record_names='array[]::text[]', hits=none) -%}
     util.scrub_text(
         {{ text_expr }},
-        {{ record_names }} || array(
-            select w.name
-            from (select {{ text_expr }} as v) as t
-            cross join lateral generate_series(1, length(t.v) - 1) as i
-            cross join (values (2), (3), (4)) as l (n)
-            cross join lateral (select substr(t.v, i, l.n) as name) as w
-            where w.name in (select d.name from {{ ref('deid_person_names') }} as d)
-        )
+        {{ record_names }}
+        {%- if hits %} || coalesce({{ hits }}.names, array[]::text[]){% endif %}
     )
+{%- endmacro %}
+
+{#- Every first character a dictionary name can start with (the single surnames and the compound
+    surnames' first characters), as a SQL text[] literal -#}
+{% macro cn_surname_initials() -%}
+    {%- set initials = cn_single_surnames() + (cn_compound_surnames() | map('first') | list) -%}
+    {{- sql_text_array(initials | unique | sort) -}}
+{%- endmacro %}
+
+{#- The dictionary names in a set of texts, found once for all of them: `texts` is a select of one
+    column; the result has one row per distinct text that holds a name, (text, names).
+    Set-based: each distinct text is probed once, however many records carry it, and only the 2–4
+    character windows that start at a surname character (every dictionary name starts with one);
+    the windows meet the dictionary in one hash join. Join it on the text and pass its alias to
+    scrub_free_text as `hits`. -#}
+{% macro dictionary_hits(texts) -%}
+    select t.text, array_agg(distinct w.name) as names
+    from (select distinct x.text from ({{ texts }}) as x (text) where length(x.text) >= 2) as t
+    cross join lateral generate_series(1, length(t.text) - 1) as i
+    cross join lateral (values (substr(t.text, i, 2)), (substr(t.text, i, 3)), (substr(t.text, i, 4))) as w (name)
+    inner join {{ ref('deid_person_names') }} as d on d.name = w.name
+    where substr(t.text, i, 1) = any ({{ cn_surname_initials() }})
+    group by t.text
+{%- endmacro %}
+
+{#- The texts `text_expr` of the raw versions an incremental staging model reads in this run
+    (every version on a full refresh, those of changed records otherwise): dictionary_hits' input. -#}
+{% macro raw_texts(source_name, table_name, text_expr) -%}
+    select {{ text_expr }} from {{ source(source_name, table_name) }}
+    {%- if is_incremental() %}
+    where record_id in ({{ changed_record_ids(source(source_name, table_name)) }})
+    {%- endif %}
 {%- endmacro %}
 
 {#- Left joins of the registry's kinds (deid.registry_parties) by a party's code and by its name. -#}

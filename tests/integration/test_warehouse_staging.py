@@ -184,6 +184,7 @@ def test_a_later_day_processes_only_what_changed(built):
     """Runs last: advances the world, plants tombstones, re-syncs, builds again."""
     conn, world, servers, cfg = built["conn"], built["world"], built["servers"], built["cfg"]
     gov = catalog.system("gov_service")
+    built["first_day_batch"] = conn.execute("select max(batch_id) from ops.load_batches").fetchone()[0]
     before = {r: dict(world.truth("gov_service", r)) for r in ("cases", "evaluations")}
     world.advance(1)
     gone = {}
@@ -214,3 +215,48 @@ def test_a_later_day_processes_only_what_changed(built):
             ).fetchone()[0]
             == 0
         )
+
+
+SCRUBBED = {
+    "stg_gov_service__evaluations": ("evaluation_id", "comment_scrubbed"),
+    "stg_credit__admin_licenses": ("license_id", "content_scrubbed"),
+    "stg_credit__admin_penalties": ("penalty_id", "violation_facts_scrubbed"),
+}
+
+
+def test_an_incremental_build_scrubs_as_a_full_refresh(built):
+    """Runs after the later day. A comment changed at source to name an inspector (a dictionary name)
+    is scrubbed by the incremental run as a full refresh scrubs it, and so is every record the
+    incremental runs recomputed (the dictionary hits are found for the changed records' texts only)."""
+    conn, world, servers, cfg = built["conn"], built["world"], built["servers"], built["cfg"]
+    inspector = conn.execute(
+        """select d.name from deid.person_names as d
+           where 'random_inspection.inspectors.name' = any (d.fields) and length(d.name) = 3
+           order by d.name limit 1"""
+    ).fetchone()[0]
+    store = world.store("gov_service", "evaluations")
+    rid = sorted(r for r, rec in store.all().items() if not rec["is_deleted"])[-1]
+    rec = store.get(rid)
+    rec["comment"], rec["updated_at"] = f"窗口的{inspector}态度很好", _stamp(store)
+    store.put(rec)
+    sync_everything(conn, servers)
+    selection = ["--select", "deid_person_names", *SCRUBBED]
+    run_dbt(["run", *selection], cfg, target_path=built["target"])
+    since = built["first_day_batch"]
+
+    def recomputed() -> dict[str, dict]:
+        return {
+            model: dict(
+                conn.execute(
+                    f"select {key}, {col} from staging.{model} where _batch_id > %s", (since,)
+                ).fetchall()
+            )
+            for model, (key, col) in SCRUBBED.items()
+        }
+
+    incremental = recomputed()
+    # by hand: the three-character name is a dictionary entry; 窗口的 and 态度很好 hold none
+    assert incremental["stg_gov_service__evaluations"][rid] == "窗口的[姓名]态度很好"
+    assert sum(len(rows) for rows in incremental.values()) > 1  # the later day's records too
+    run_dbt(["run", "--full-refresh", *selection], cfg, target_path=built["target"])
+    assert recomputed() == incremental

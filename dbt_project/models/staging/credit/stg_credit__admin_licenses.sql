@@ -19,6 +19,10 @@ current_licenses as (
     where not is_deleted
 ),
 
+content_hits as (
+    {{ dictionary_hits(raw_texts('credit', 'credit__admin_licenses', "util.clean_text(payload ->> 'content')")) }}
+),
+
 renamed as (
     select
         record_id as license_id,
@@ -30,6 +34,7 @@ renamed as (
         {{ scrub_free_text(
             "util.clean_text(payload ->> 'content')",
             "array[payload ->> 'legal_rep_name', case when is_party_person then payload ->> 'party_name' end]",
+            hits='content_hits',
         ) }} as content_scrubbed,
         party_category_label,
         {{ open_code('credit.admin_licenses.party_category', "party_category_label", 'party_category') }},
@@ -51,6 +56,7 @@ renamed as (
         util.parse_beijing_timestamp(payload ->> 'reported_at') as reported_at,
         {{ record_meta() }}
     from current_licenses
+    left join content_hits on content_hits.text = util.clean_text(payload ->> 'content')
 )
 
 select * from renamed

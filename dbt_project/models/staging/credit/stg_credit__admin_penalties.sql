@@ -19,6 +19,10 @@ current_penalties as (
     where not is_deleted
 ),
 
+facts_hits as (
+    {{ dictionary_hits(raw_texts('credit', 'credit__admin_penalties', "util.clean_text(payload ->> 'violation_facts')")) }}
+),
+
 renamed as (
     select
         record_id as penalty_id,
@@ -37,6 +41,7 @@ renamed as (
         {{ scrub_free_text(
             "util.clean_text(payload ->> 'violation_facts')",
             "array[payload ->> 'legal_rep_name', case when is_party_person then payload ->> 'party_name' end]",
+            hits='facts_hits',
         ) }} as violation_facts_scrubbed,
         util.clean_text(payload ->> 'legal_basis') as legal_basis,
         {{ json_text_array('penalty_types') }} as penalty_types,
@@ -52,6 +57,7 @@ renamed as (
         util.to_bool(payload ->> 'repair_notice_served') as has_repair_notice,
         {{ record_meta() }}
     from current_penalties
+    left join facts_hits on facts_hits.text = util.clean_text(payload ->> 'violation_facts')
 )
 
 select * from renamed

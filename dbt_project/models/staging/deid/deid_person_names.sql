@@ -14,33 +14,46 @@
 
 with
 
+{# one scan per raw table: its name fields side by side (null where the party is no person) #}
 candidates as (
-    select payload ->> 'contact_name' as name, 'gov_service.cases.contact_name' as field
-    from {{ source('gov_service', 'gov_service__cases') }}
-    union all
-    select payload ->> 'applicant_name', 'gov_service.cases.applicant_name'
-    from {{ source('gov_service', 'gov_service__cases') }}
-    where util.clean_text(payload ->> 'applicant_type') = '自然人'
-        or util.clean_text(payload ->> 'applicant_cert_type') = '身份证'
+    select c.name, c.field
+    from {{ source('gov_service', 'gov_service__cases') }} as r
+    cross join lateral (values
+        (r.payload ->> 'contact_name', 'gov_service.cases.contact_name'),
+        (
+            case when util.clean_text(r.payload ->> 'applicant_type') = '自然人'
+                or util.clean_text(r.payload ->> 'applicant_cert_type') = '身份证'
+                then r.payload ->> 'applicant_name' end,
+            'gov_service.cases.applicant_name'
+        )
+    ) as c (name, field)
     union all
     select payload ->> 'legal_rep_name', 'market_supervision.entities.legal_rep_name'
     from {{ source('market_supervision', 'market_supervision__entities') }}
     union all
-    select payload ->> 'legal_rep_name', 'credit.admin_licenses.legal_rep_name'
-    from {{ source('credit', 'credit__admin_licenses') }}
+    select c.name, c.field
+    from {{ source('credit', 'credit__admin_licenses') }} as r
+    cross join lateral (values
+        (r.payload ->> 'legal_rep_name', 'credit.admin_licenses.legal_rep_name'),
+        (
+            case when util.clean_text(r.payload ->> 'party_category') = '自然人'
+                or util.clean_text(r.payload ->> 'cert_type') = '身份证'
+                then r.payload ->> 'party_name' end,
+            'credit.admin_licenses.party_name'
+        )
+    ) as c (name, field)
     union all
-    select payload ->> 'party_name', 'credit.admin_licenses.party_name'
-    from {{ source('credit', 'credit__admin_licenses') }}
-    where util.clean_text(payload ->> 'party_category') = '自然人'
-        or util.clean_text(payload ->> 'cert_type') = '身份证'
-    union all
-    select payload ->> 'legal_rep_name', 'credit.admin_penalties.legal_rep_name'
-    from {{ source('credit', 'credit__admin_penalties') }}
-    union all
-    select payload ->> 'party_name', 'credit.admin_penalties.party_name'
-    from {{ source('credit', 'credit__admin_penalties') }}
-    where util.clean_text(payload ->> 'party_category') = '自然人'
-        or util.clean_text(payload ->> 'cert_type') = '身份证'
+    select c.name, c.field
+    from {{ source('credit', 'credit__admin_penalties') }} as r
+    cross join lateral (values
+        (r.payload ->> 'legal_rep_name', 'credit.admin_penalties.legal_rep_name'),
+        (
+            case when util.clean_text(r.payload ->> 'party_category') = '自然人'
+                or util.clean_text(r.payload ->> 'cert_type') = '身份证'
+                then r.payload ->> 'party_name' end,
+            'credit.admin_penalties.party_name'
+        )
+    ) as c (name, field)
     union all
     select payload ->> 'name', 'random_inspection.inspectors.name'
     from {{ source('random_inspection', 'random_inspection__inspectors') }}
@@ -52,8 +65,9 @@ candidates as (
     from {{ source('submissions', 'submissions__rectification_ledger_current') }}
 ),
 
-cleaned as (
-    select util.clean_name(name) as name, field
+{# materialized and distinct: each name is cleaned and judged once, however many versions carry it #}
+cleaned as materialized (
+    select distinct util.clean_name(name) as name, field
     from candidates
     where name is not null
 ),

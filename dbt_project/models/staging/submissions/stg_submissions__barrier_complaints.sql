@@ -8,6 +8,10 @@ source as (
     order by dept_code, record_id, period desc, _loaded_at desc, row_number desc
 ),
 
+summary_hits as (
+    {{ dictionary_hits("select payload ->> 'summary' from source") }}
+),
+
 renamed as (
     select
         dept_code || '|' || record_id as complaint_key,
@@ -27,7 +31,7 @@ renamed as (
         deid.pseudonym(util.phone_normalize(payload ->> 'complainant_phone')) as complainant_phone_pseudonym,
         util.mask_phone(payload ->> 'complainant_phone') as complainant_phone_masked,
         payload ->> 'involved_dept_code' as dept_code,
-        {{ scrub_free_text("payload ->> 'summary'", "array[payload ->> 'complainant_name']") }} as summary_scrubbed,
+        {{ scrub_free_text("payload ->> 'summary'", "array[payload ->> 'complainant_name']", hits='summary_hits') }} as summary_scrubbed,
         util.parse_date(payload ->> 'transferred_on') as transferred_on,
         util.parse_date(payload ->> 'closed_on') as closed_on,
         util.parse_date(payload ->> 'replied_on') as replied_on,
@@ -35,6 +39,7 @@ renamed as (
         row_number as file_row_number,
         _loaded_at
     from source
+    left join summary_hits on summary_hits.text = payload ->> 'summary'
 )
 
 select * from renamed

@@ -8,13 +8,17 @@ source as (
     order by dept_code, record_id, period desc, _loaded_at desc, row_number desc
 ),
 
+description_hits as (
+    {{ dictionary_hits("select payload ->> 'description' from source") }}
+),
+
 renamed as (
     select
         dept_code || '|' || record_id as problem_key,
         record_id as problem_no,
         dept_code as submitting_dept_code,
         period,
-        {{ scrub_free_text("payload ->> 'description'", "array[payload ->> 'lead_official']") }} as description_scrubbed,
+        {{ scrub_free_text("payload ->> 'description'", "array[payload ->> 'lead_official']", hits='description_hits') }} as description_scrubbed,
         payload ->> 'origin' as origin_label,
         case payload ->> 'origin'
             when '效能评估' then 'evaluation'
@@ -39,6 +43,7 @@ renamed as (
         row_number as file_row_number,
         _loaded_at
     from source
+    left join description_hits on description_hits.text = payload ->> 'description'
 )
 
 select * from renamed

@@ -8,6 +8,10 @@ source as (
     order by dept_code, record_id, period desc, _loaded_at desc, row_number desc
 ),
 
+summary_hits as (
+    {{ dictionary_hits("select payload ->> 'summary' from source") }}
+),
+
 renamed as (
     select
         dept_code || '|' || record_id as violation_case_key,
@@ -28,11 +32,12 @@ renamed as (
         payload ->> 'status' as status_label,
         case payload ->> 'status' when '处置中' then 'in_progress' when '已处置' then 'closed' end as status,
         util.parse_date(payload ->> 'closed_on') as closed_on,
-        {{ scrub_free_text("payload ->> 'summary'") }} as summary_scrubbed,
+        {{ scrub_free_text("payload ->> 'summary'", hits='summary_hits') }} as summary_scrubbed,
         file_hash,
         row_number as file_row_number,
         _loaded_at
     from source
+    left join summary_hits on summary_hits.text = payload ->> 'summary'
 )
 
 select * from renamed
