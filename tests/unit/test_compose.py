@@ -381,7 +381,9 @@ def test_no_password_variable_anywhere_has_a_default():
     """Every ${VAR…} whose name says credential is `${VAR:?message}` — no `:-`/`-` default, no bare
     `${VAR}` (empty when unset) — and the message names .env; SECRETS lists every one of them."""
     text = COMPOSE.read_text(encoding="utf-8")
-    uses = re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?]|\})([^}]*)", text)
+    # a look-ahead, so that a variable nested in another's default (a password inside a default
+    # connection URI) is found as well
+    uses = re.findall(r"(?=\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?]|\})([^}$]*))", text)
     credentials = {name for name, _, _ in uses if _SECRET_NAME.search(name)}
     assert credentials, "the scan found no credential variable: it is broken"
     assert sorted(credentials - set(SECRETS)) == [], "a credential variable is missing from SECRETS"
