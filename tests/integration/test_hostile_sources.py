@@ -18,7 +18,14 @@ from market_access.sources.client import ContractClient, PermanentSourceError
 from market_access.sources.connection import SourceConnection
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worlds"))
-from contract_server import BAD_BYTES_MARK, BEIJING, TS, ContractServer, ContractWorld  # noqa: E402
+from contract_server import (  # noqa: E402
+    BAD_BYTES_MARK,
+    BEIJING,
+    LONE_SURROGATE_MARK,
+    TS,
+    ContractServer,
+    ContractWorld,
+)
 
 PENALTIES = catalog.system("credit").resource("admin-penalties")
 EVALUATIONS = catalog.system("gov_service").resource("evaluations")
@@ -198,14 +205,20 @@ def test_bytes_that_are_not_utf8_quarantine_the_item_and_the_rest_land(wconn, wo
     recs = world.records[("gov_service", "evaluations")]
     bad = "QEV00010"
     recs[bad] = dict(recs[bad], comment=f"窗口{BAD_BYTES_MARK}服务")
+    lone = "QEV00020"
+    recs[lone] = dict(recs[lone], channel=f"PC{LONE_SURROGATE_MARK}端")
     server.hostile[("gov_service", "evaluations")] = "invalid_utf8"
     c = client(server, "gov_service")
     result = sync(wconn, server, EVALUATIONS, using=c)
-    assert (result.rows_inserted, result.rows_quarantined) == (39, 1)
-    rid, reason, raw = wconn.execute("select record_id, reason, raw_text from ops.quarantine").fetchone()
+    assert (result.rows_inserted, result.rows_quarantined) == (38, 2)
+    (rid, reason, raw), (rid2, reason2, raw2) = wconn.execute(
+        "select record_id, reason, raw_text from ops.quarantine order by record_id"
+    ).fetchall()
     assert rid == bad and "无效 UTF-8" in reason and "comment" in reason
     # GBK 不好 = b2 bb ba c3, shown byte by byte
     assert "窗口\\xb2\\xbb\\xba\\xc3服务" in raw
+    # an escaped lone surrogate is no character either: the same, shown as \ud800
+    assert rid2 == lone and "channel" in reason2 and "PC\\ud800端" in raw2
     assert c.stats["retries"] == 0  # not retried: the same bytes would come back
 
 

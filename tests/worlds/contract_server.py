@@ -11,7 +11,8 @@ systems under `/<system>` (the connections' `base_path`).
 Sources beyond the contract's faults (issue #12), per resource in `ContractServer.hostile`:
 `stuck_cursor` (keyset parameters ignored: the same first page again and again), `ignore_until`
 (updated_until ignored: records stamped in the future are served), `invalid_utf8` (the text
-`BAD_BYTES_MARK` in a record goes out as GBK bytes, which are not UTF-8). Records of several MB,
+`BAD_BYTES_MARK` in a record goes out as GBK bytes, which are not UTF-8; `LONE_SURROGATE_MARK` as
+the escape `\\ud800`). Records of several MB,
 updated_at going backwards and a source that lost its data are edits of `world.records`.
 
 Extend it by subclassing `ContractWorld` (records) or `ContractServer.fault_for` (hostile sources).
@@ -35,6 +36,7 @@ TS = "%Y-%m-%d %H:%M:%S"
 SYSTEMS = ("gov_service", "market_supervision", "credit", "random_inspection")
 BAD_BYTES_MARK = "〔坏字节〕"
 BAD_BYTES = "不好".encode("gbk")  # b"\xb2\xbb\xba\xc3": a stray continuation byte first, not UTF-8
+LONE_SURROGATE_MARK = "〔孤代理〕"  # goes out as the JSON escape \ud800: valid UTF-8, no character
 
 
 def with_check(body17: str) -> str:
@@ -482,6 +484,7 @@ class ContractServer:
         raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
         if bad_bytes:
             raw = raw.replace(BAD_BYTES_MARK.encode("utf-8"), BAD_BYTES)
+            raw = raw.replace(LONE_SURROGATE_MARK.encode("utf-8"), b"\\ud800")
         h.send_response(status)
         h.send_header("Content-Type", "application/json; charset=utf-8")
         h.send_header("Content-Length", str(len(raw)))

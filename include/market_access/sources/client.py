@@ -326,32 +326,48 @@ def _last_cursor(items: list) -> tuple[str, str] | None:
 
 
 def _with_invalid_utf8(content: bytes) -> dict | None:
-    """A complete JSON object whose text has bytes that are not UTF-8, parsed with each bad byte
-    kept as a lone surrogate (U+DC80–U+DCFF, Python's surrogateescape); None when the body is not
-    that (truncated, not JSON, or valid UTF-8 after all)."""
+    """A complete JSON object that orjson refuses only for its text: bytes that are not UTF-8 (each
+    kept as a lone surrogate U+DC80–U+DCFF, Python's surrogateescape) or an escaped lone surrogate
+    (`\\ud800`). None when the body is not that (truncated, not JSON)."""
     try:
-        content.decode("utf-8")
-        return None
+        text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.end >= len(content) and exc.reason == "unexpected end of data":
             return None  # a multi-byte character cut off at the end: a truncated response
+        text = content.decode("utf-8", "surrogateescape")
     try:
-        body = json.loads(content.decode("utf-8", "surrogateescape"))
+        body = json.loads(text)
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
 
 
 def has_invalid_utf8(text: str) -> bool:
-    """Whether a string from _with_invalid_utf8 carries escaped bytes."""
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    """Whether a string from _with_invalid_utf8 carries escaped bytes or lone surrogates."""
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
 def _visible(text: str) -> str:
-    """Text with every byte that was not UTF-8 shown as \\xNN (storable, printable)."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """Text with every byte that was not UTF-8 shown as \\xNN and every other lone surrogate as
+    \\uNNNN (storable, printable)."""
+    if not has_invalid_utf8(text):
+        return text
+    out = []
+    for ch in text:
+        if "\udc80" <= ch <= "\udcff":
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        elif "\ud800" <= ch <= "\udfff":
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _wire(value: str) -> str | bytes:
     """A cursor value as the server wrote it: its own bytes when they were not UTF-8."""
-    return value.encode("utf-8", "surrogateescape") if has_invalid_utf8(value) else value
+    if not has_invalid_utf8(value):
+        return value
+    try:
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # an escaped lone surrogate: send it back as it came
+        return value.encode("utf-8", "surrogatepass")
