@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from market_access.load.sync import SourceLimits, sync_resource
+from market_access.quality.batches import _held_sources
 from market_access.sources import catalog
 from market_access.sources.client import ContractClient, PermanentSourceError
 from market_access.sources.connection import SourceConnection
@@ -244,6 +245,11 @@ def test_a_source_that_lost_its_data_is_held_until_it_recovers(wconn, world, ser
     assert (status, total, before) == ("held", 4, 40) and "来源历史记录总数骤降" in error
     kind, detail = wconn.execute("select kind, detail from ops.source_anomalies").fetchone()
     assert kind == "history_total_drop" and "现 4 条, 上次 40 条 (减少 90%)" in detail
+    # what the quality run's department feeds read (CR-SYNC-001): held as of today, not as of
+    # yesterday (the hold happened today)
+    today = now().date()
+    assert _held_sources(wconn, today) == {"credit": ["行政处罚 (admin-penalties): 现 4 条, 此前 40 条"]}
+    assert _held_sources(wconn, today - timedelta(days=1)) == {}
     # still lost the next day: still held (the reference stays the last good total, 40)
     assert sync(wconn, server, PENALTIES).status == "held"
     # the source restores its records (the revocation was real and stays): the run continues
@@ -255,6 +261,7 @@ def test_a_source_that_lost_its_data_is_held_until_it_recovers(wconn, world, ser
     assert (back.status, back.rows_inserted, back.source_total) == ("succeeded", 1, 40)
     assert state(wconn, PENALTIES)[1:] == ("succeeded", 40, False)
     assert current(wconn, PENALTIES) == {r["id"]: (r["updated_at"], r["is_deleted"]) for r in recs.values()}
+    assert _held_sources(wconn, today) == {}  # the latest batch succeeded: the rule passes again
 
 
 def test_an_operator_accepts_a_smaller_source_by_resetting_its_total(wconn, world, server):
