@@ -269,7 +269,7 @@ def sync_summary(cfg: warehouse.WarehouseConfig, since_batch: int = 0) -> list[d
                 "quarantined": 0,
                 "watermark": None,
                 "status": st["last_status"] if st else "never run",
-                "error": st["last_error"] if st and st["last_status"] == "failed" else None,
+                "error": st["last_error"] if st and st["last_status"] in ("failed", "held") else None,
             }
             if conn.execute("select to_regclass(%s) is not null as ok", (res.qualified_table,)).fetchone()[
                 "ok"

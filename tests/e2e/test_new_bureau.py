@@ -2,7 +2,12 @@
 reached through AIRFLOW_CONN_WAREHOUSE), four systems served by an independent contract server
 (AIRFLOW_CONN_<SYSTEM>), a directory of eight departments and an inbox with files from only one of
 them. Three `make run`s — faults on; a day later; quiet — all exit 0 with every DAG through
-`airflow dags test`, and the marts, the composite evaluation included, are built."""
+`airflow dags test`, and the marts, the composite evaluation included, are built.
+
+Secrets (issue #12, situation 5): distinctive client secrets, warehouse password, SMTP password (a
+real SMTP server with AUTH on loopback) and pseudonym key are planted; after the three runs no file
+under the run's folders — Airflow task logs and metadata DB (XCom, rendered template fields), dbt
+target/ and logs/, the Cosmos cache, Data Docs, receipts, the mails as received — holds any of them."""
 
 from __future__ import annotations
 
@@ -19,8 +24,16 @@ import pytest
 from market_access import warehouse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worlds"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from contract_server import DEPARTMENTS, SYSTEMS, ContractServer, ContractWorld, directory_csv  # noqa: E402
 from first_inbox import write_inbox  # noqa: E402
+from secret_scan import scan_airflow_db, scan_files  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+# distinctive values: nothing else in a run can contain them by chance
+CLIENT_SECRET = "QsClientSecret-7Hx2Vb9Q"
+SMTP_USER, SMTP_PASSWORD = "alerts@qingshan.example.cn", "QsSmtpPassword-4Kd8Rm2W"
+HMAC_KEY = "QsHmacKey-Zp3nV8cR-" + "5e1f" * 8
 
 # three `make run`s through Airflow: each takes minutes
 pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.timeout(3600)]
@@ -50,9 +63,52 @@ def make_run(env: dict[str, str]) -> tuple[str, float]:
     return out.stdout, time.monotonic() - started
 
 
-def test_three_make_runs_of_a_new_bureau(own_warehouse, tmp_path):
+@pytest.fixture
+def smtp_server(tmp_path):
+    """A real SMTP server on loopback that wants AUTH; every message it accepts is kept as an .eml."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    received = tmp_path / "smtp"
+    received.mkdir()
+
+    class Handler:
+        count = 0
+
+        async def handle_DATA(self, server, session, envelope):
+            Handler.count += 1
+            (received / f"{Handler.count:04d}.eml").write_bytes(bytes(envelope.content))
+            return "250 Message accepted for delivery"
+
+        def __call__(self, server, session, envelope, mechanism, auth):
+            return AuthResult(
+                success=(auth.login.decode(), auth.password.decode()) == (SMTP_USER, SMTP_PASSWORD)
+            )
+
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    handler = Handler()
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=port, authenticator=handler, auth_require_tls=False
+    )
+    controller.start()
+    from urllib.parse import quote
+
+    yield (
+        f"smtp://{quote(SMTP_USER, safe='')}:{quote(SMTP_PASSWORD, safe='')}@127.0.0.1:{port}"
+        f"?disable_ssl=true&disable_tls=true&from_email={quote(SMTP_USER, safe='')}",
+        received,
+    )
+    controller.stop()
+
+
+def test_three_make_runs_of_a_new_bureau(own_warehouse, smtp_server, tmp_path):
     world = ContractWorld(seed=9, per_resource=30)
-    server = ContractServer(world, faults=True).start()
+    server = ContractServer(world, client_secret=CLIENT_SECRET, faults=True).start()
+    smtp_uri, received = smtp_server
     (tmp_path / "departments.csv").write_text(directory_csv(), encoding="utf-8")
     inbox = tmp_path / "inbox"
     from datetime import datetime
@@ -67,8 +123,9 @@ def test_three_make_runs_of_a_new_bureau(own_warehouse, tmp_path):
         AIRFLOW_CONN_WAREHOUSE=own_warehouse.airflow_uri(),
         DEPARTMENTS_CSV=str(tmp_path / "departments.csv"),
         SUBMISSIONS_INBOX=str(inbox),
-        MARKET_ACCESS_HMAC_KEY="qingshan-e2e-key-" + "0123456789abcdef" * 2,
+        MARKET_ACCESS_HMAC_KEY=HMAC_KEY,
         MARKET_ACCESS_HMAC_KEY_ID="qs-e2e-1",
+        AIRFLOW_CONN_SMTP_DEFAULT=smtp_uri,
         **{f"AIRFLOW_CONN_{s.upper()}": server.uri(s) for s in SYSTEMS},
     )
     timings = {}
@@ -123,3 +180,31 @@ def test_three_make_runs_of_a_new_bureau(own_warehouse, tmp_path):
         }
         assert JYJ.email not in mailed and SCJ.email in mailed
     assert "not checked" in third
+    assert list(received.glob("*.eml")), "no mail reached the SMTP server"
+
+    # situation 5: no planted secret in any file the runs wrote, nor in Airflow's metadata tables
+    planted = {
+        "client secret": CLIENT_SECRET,
+        "warehouse password": cfg.password,
+        "SMTP password": SMTP_PASSWORD,
+        "pseudonym key": HMAC_KEY,
+    }
+    local = tmp_path / "local"
+    folders = [
+        local,
+        received,
+        inbox,
+        REPO / "dbt_project" / "target",
+        REPO / "dbt_project" / "logs",
+        REPO / "expectations",
+    ]
+    assert (local / "airflow").is_dir() and (local / "logs").is_dir()
+    leaks = scan_files(folders, planted)
+    leaks += scan_airflow_db(next((local / "airflow").glob("*.db")), planted)
+    leaks += [
+        f"make run output: {name}"
+        for name, v in planted.items()
+        for out in (first, second, third)
+        if v in out
+    ]
+    assert leaks == [], "secrets found:\n" + "\n".join(leaks)

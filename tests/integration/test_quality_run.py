@@ -574,3 +574,54 @@ def test_blocking_failures_are_enforced_in_the_marts(chained):
         (DEPT,),
     ).fetchone()[0]
     assert others == 0
+
+
+def test_a_source_that_lost_its_data_is_a_blocking_finding_of_its_departments(run):
+    """Issue #12: the credit platform answers with a fraction of its history; the sync holds the
+    resource (lands nothing) and the quality run fails CR-SYNC-001, blocking, for the departments
+    that answer for the credit system — and for no one else."""
+    import sys
+    from datetime import UTC, datetime
+
+    from market_access.load.sync import sync_resource
+    from market_access.quality.service import beijing_today
+    from market_access.sources import catalog
+    from market_access.sources.client import ContractClient
+    from market_access.sources.connection import SourceConnection
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worlds"))
+    from contract_server import ContractServer, ContractWorld
+
+    conn, cfg, dirs = run["conn"], run["cfg"], run["dirs"]
+    res = catalog.system("credit").resource("admin-penalties")
+    # what the fixture's sync landed: every penalty of the simulated world once
+    (landed,) = conn.execute("select count(distinct record_id) from raw.credit__admin_penalties").fetchone()
+    versions = conn.execute("select count(*) from raw.credit__admin_penalties").fetchone()[0]
+    left = max(1, landed // 10)  # the source keeps a tenth: well below half
+    server = ContractServer(ContractWorld(per_resource=left)).start()
+    try:
+        client = ContractClient(
+            SourceConnection.from_uri("credit", server.uri("credit")), sleep=lambda s: None
+        )
+        held = sync_resource(conn, client, res, until=datetime.now(UTC))
+    finally:
+        server.stop()
+    assert held.status == "held" and held.rows_inserted == 0
+    assert conn.execute("select count(*) from raw.credit__admin_penalties").fetchone()[0] == versions
+    today = beijing_today()
+    answering = sorted(d.code for d in dirs.answering_for("credit"))
+    other = next(d.code for d in dirs.departments if d.code not in answering and d.sources)
+    summary = run_quality(cfg, settings=Settings(), as_of=today, departments=[answering[0], other])
+    got = conn.execute(
+        "select dept_code, success, severity, observed from ops.quality_results where run_id = %s and rule_id = 'CR-SYNC-001'",
+        (summary.run_id,),
+    ).fetchall()
+    assert [(d, s, sev) for d, s, sev, _ in got] == [(answering[0], False, "blocking")]
+    assert f"行政处罚 (admin-penalties): 现 {left} 条, 此前 {landed} 条" in got[0][3]
+    # the other systems' history rules pass where they apply
+    passed = conn.execute(
+        "select bool_and(success) from ops.quality_results where run_id = %s and rule_id like '%%-SYNC-001' "
+        "and rule_id <> 'CR-SYNC-001'",
+        (summary.run_id,),
+    ).fetchone()[0]
+    assert passed is not False

@@ -373,6 +373,33 @@ def test_a_secret_has_no_default_and_compose_refuses_to_run_without_it(compose, 
     assert ENV[secret], f".env.example needs a documented dev default for {secret}"
 
 
+# a variable named like a credential (whatever SECRETS lists): the scan below finds new ones too
+_SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|FERNET|_KEY|_KEY_ID)$")
+
+
+def test_no_password_variable_anywhere_has_a_default():
+    """Every ${VAR…} whose name says credential is `${VAR:?message}` — no `:-`/`-` default, no bare
+    `${VAR}` (empty when unset) — and the message names .env; SECRETS lists every one of them."""
+    text = COMPOSE.read_text(encoding="utf-8")
+    # a look-ahead, so that a variable nested in another's default (a password inside a default
+    # connection URI) is found as well
+    uses = re.findall(r"(?=\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?]|\})([^}$]*))", text)
+    credentials = {name for name, _, _ in uses if _SECRET_NAME.search(name)}
+    assert credentials, "the scan found no credential variable: it is broken"
+    assert sorted(credentials - set(SECRETS)) == [], "a credential variable is missing from SECRETS"
+    bad = sorted({f"${{{name}{op}{arg}…}}" for name, op, arg in uses if name in credentials and op != ":?"})
+    assert bad == [], f"credential variables with a default or no check: {bad}"
+    for name, _, message in uses:
+        if name in credentials:
+            assert ".env" in message, f"{name}: the refusal should tell the operator to set it in .env"
+
+
+def test_compose_refuses_to_start_without_an_env_file(compose):
+    """No .env at all (nothing exported either): interpolation stops at the first password."""
+    with pytest.raises(MissingVariable, match=r"in \.env"):
+        interpolate_tree(compose, {})
+
+
 def test_no_literal_credentials_in_the_compose_file(compose):
     text = COMPOSE.read_text(encoding="utf-8")
     for password in re.findall(r"://[^:/@\s\"]+:([^@\s\"]+)@", text):

@@ -321,7 +321,7 @@ def test_suites_per_department(cat):
     assert "CR-PEN-010" in [r.id for r in by_name[f"{A.code}.stg_credit__admin_penalties"].rules]
     # feeds rules follow the department's sources
     b_feeds = {r.id for r in by_name[f"{B.code}.department_feeds"].rules}
-    assert {"GS-FEED-001", "GS-ITEM-005", "GS-CASE-013", "GS-EVAL-007"} == b_feeds
+    assert {"GS-FEED-001", "GS-ITEM-005", "GS-CASE-013", "GS-EVAL-007", "GS-SYNC-001"} == b_feeds
     a_feeds = {r.id for r in by_name[f"{A.code}.department_feeds"].rules}
     assert {"MS-FEED-001", "CR-FEED-001", "MS-ENT-008"} <= a_feeds and "RI-FEED-001" not in a_feeds
     # one department only, when asked

@@ -8,6 +8,13 @@ check characters from python-stdnum), its own labels where the contract has no c
 switch (429 with Retry-After, 5xx, early token expiry). One HTTP server on 127.0.0.1 serves all four
 systems under `/<system>` (the connections' `base_path`).
 
+Sources beyond the contract's faults (issue #12), per resource in `ContractServer.hostile`:
+`stuck_cursor` (keyset parameters ignored: the same first page again and again), `ignore_until`
+(updated_until ignored: records stamped in the future are served), `invalid_utf8` (the text
+`BAD_BYTES_MARK` in a record goes out as GBK bytes, which are not UTF-8; `LONE_SURROGATE_MARK` as
+the escape `\\ud800`). Records of several MB,
+updated_at going backwards and a source that lost its data are edits of `world.records`.
+
 Extend it by subclassing `ContractWorld` (records) or `ContractServer.fault_for` (hostile sources).
 """
 
@@ -27,6 +34,9 @@ from stdnum.cn import uscc as stdnum_uscc
 BEIJING = timezone(timedelta(hours=8))
 TS = "%Y-%m-%d %H:%M:%S"
 SYSTEMS = ("gov_service", "market_supervision", "credit", "random_inspection")
+BAD_BYTES_MARK = "〔坏字节〕"
+BAD_BYTES = "不好".encode("gbk")  # b"\xb2\xbb\xba\xc3": a stray continuation byte first, not UTF-8
+LONE_SURROGATE_MARK = "〔孤代理〕"  # goes out as the JSON escape \ud800: valid UTF-8, no character
 
 
 def with_check(body17: str) -> str:
@@ -426,6 +436,9 @@ class ContractServer:
         self.lock = threading.Lock()
         self.requests = 0
         self.faults_served: dict[str, int] = {}
+        # (system, resource) → stuck_cursor | ignore_until | invalid_utf8
+        self.hostile: dict[tuple[str, str], str] = {}
+        self.data_requests: dict[tuple[str, str], int] = {}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -467,8 +480,11 @@ class ContractServer:
         return {3: "429", 5: "503", 7: "expired", 11: "500"}.get(n % 13)
 
     # -- request handling ---------------------------------------------------------------------
-    def _send(self, h, status: int, body: dict, headers: dict | None = None) -> None:
+    def _send(self, h, status: int, body: dict, headers: dict | None = None, bad_bytes: bool = False) -> None:
         raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        if bad_bytes:
+            raw = raw.replace(BAD_BYTES_MARK.encode("utf-8"), BAD_BYTES)
+            raw = raw.replace(LONE_SURROGATE_MARK.encode("utf-8"), b"\\ud800")
         h.send_response(status)
         h.send_header("Content-Type", "application/json; charset=utf-8")
         h.send_header("Content-Length", str(len(raw)))
@@ -529,6 +545,13 @@ class ContractServer:
             return self._send(h, 200, {"code": 40001, "message": "参数错误"})
         items = self.world.items(system, rest[2])
         since, until, after = q.get("updated_since"), q.get("updated_until"), q.get("after_id")
+        mode = self.hostile.get((system, rest[2]))
+        with self.lock:
+            self.data_requests[(system, rest[2])] = self.data_requests.get((system, rest[2]), 0) + 1
+        if mode == "stuck_cursor" and after is not None:
+            since, after = None, None  # the keyset parameters are dropped: page 1 again
+        if mode == "ignore_until":
+            until = None
         if until:
             items = [i for i in items if i["updated_at"] < until]
         if since and after is not None:
@@ -546,6 +569,7 @@ class ContractServer:
                 "message": "成功",
                 "data": {"total": total, "page": page, "page_size": size, "items": window},
             },
+            bad_bytes=mode == "invalid_utf8",
         )
 
 

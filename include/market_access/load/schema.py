@@ -60,6 +60,8 @@ create table if not exists ops.sync_state (
     last_success_at     timestamptz,
     last_error_at       timestamptz,
     last_error          text,
+    source_total        bigint,
+    held_since          timestamptz,
     primary key (system, resource)
 );
 comment on table ops.sync_state is '每个来源资源的同步状态: 水位线、累计入库行数、批次、最近成功与错误 (sync state per source resource)';
@@ -73,15 +75,49 @@ create table if not exists ops.load_batches (
     window_until        timestamptz,
     started_at          timestamptz not null,
     finished_at         timestamptz,
-    status              text not null check (status in ('succeeded', 'failed')),
+    status              text not null constraint load_batches_status_check
+                            check (status in ('succeeded', 'failed', 'held')),
     pages               integer not null default 0,
     rows_received       bigint not null default 0,
     rows_inserted       bigint not null default 0,
     rows_quarantined    bigint not null default 0,
     max_updated_at      timestamptz,
-    error               text
+    error               text,
+    source_total        bigint,
+    source_total_before bigint
 );
-comment on table ops.load_batches is '每个装载批次一行, 成功或失败 (one row per load batch)';
+comment on table ops.load_batches is '每个装载批次一行, 成功、失败或暂停 (one row per load batch: succeeded, failed, or held)';
+
+-- warehouses from before the hostile-source checks: add what they lack (only then: an ALTER
+-- takes an exclusive lock, and every sync task runs this)
+do $$
+begin
+    if not exists (select from pg_attribute where attrelid = 'ops.sync_state'::regclass
+                   and attname = 'source_total' and not attisdropped) then
+        alter table ops.sync_state add column source_total bigint, add column held_since timestamptz;
+    end if;
+    if not exists (select from pg_attribute where attrelid = 'ops.load_batches'::regclass
+                   and attname = 'source_total' and not attisdropped) then
+        alter table ops.load_batches add column source_total bigint, add column source_total_before bigint,
+            drop constraint if exists load_batches_status_check,
+            add constraint load_batches_status_check check (status in ('succeeded', 'failed', 'held'));
+    end if;
+end $$;
+comment on column ops.sync_state.source_total is '上次接受的来源历史记录总数 (the last accepted whole-history total at the source; null = not judged next run)';
+comment on column ops.load_batches.source_total is '本批次开始时来源的历史记录总数 (the whole-history total the source reported)';
+
+create table if not exists ops.source_anomalies (
+    anomaly_id          bigint generated always as identity primary key,
+    batch_id            bigint not null,
+    system              text not null,
+    resource            text not null,
+    record_id           text,
+    kind                text not null check (kind in ('updated_at_backwards', 'history_total_drop')),
+    detail              text not null,
+    observed_at         timestamptz not null default now()
+);
+create index if not exists source_anomalies_batch_idx on ops.source_anomalies (batch_id);
+comment on table ops.source_anomalies is '来源异常: 版本时间倒退、历史总数骤降 (what a source did beyond the contract''s faults, landed or held)';
 
 create table if not exists ops.quarantine (
     quarantine_id       bigint generated always as identity primary key,

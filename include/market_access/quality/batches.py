@@ -369,6 +369,10 @@ def _build_feeds(
     for t in templates:
         columns += [(f"{t}__files", "integer"), (f"{t}__has_file", "boolean")]
     files = _submission_files(conn, as_of) if templates else {}
+    # per source system: resources whose sync is held because the source lost its history
+    held = _held_sources(conn, as_of)
+    for system in _SYSTEMS:
+        columns += [(f"{system}__history_intact", "boolean"), (f"{system}__history_drops", "text")]
     for b in batches.values():
         if b.asset is None:
             continue
@@ -417,6 +421,9 @@ def _build_feeds(
             n = files.get((d.code, t), 0)
             row[f"{t}__files"] = n
             row[f"{t}__has_file"] = n > 0
+        for system in _SYSTEMS:
+            row[f"{system}__history_intact"] = system not in held
+            row[f"{system}__history_drops"] = "; ".join(held.get(system, [])) or None
         for b in batches.values():
             if b.asset is None:
                 continue
@@ -482,6 +489,38 @@ def _submission_files(conn: psycopg.Connection, as_of: date) -> dict[tuple[str, 
         (f"{as_of.year:04d}", as_of),
     ).fetchall()
     return {(c, t): int(n) for c, t, n in rows}
+
+
+_SYSTEMS = ("gov_service", "market_supervision", "credit", "random_inspection")
+
+
+def _held_sources(conn: psycopg.Connection, as_of: date) -> dict[str, list[str]]:
+    """system → '<resource title> (<resource>): 现 n 条, 此前 m 条' for each resource whose latest
+    sync by the data date was held because the source's whole-history total collapsed (written by
+    market_access.load.sync in ops.load_batches; a failed batch says nothing about the total)."""
+    has_totals = conn.execute(
+        "select exists (select from information_schema.columns where table_schema = 'ops' "
+        "and table_name = 'load_batches' and column_name = 'source_total_before')"
+    ).fetchone()[0]
+    if not has_totals:
+        return {}
+    from market_access.sources import catalog
+
+    titles = {(r.system, r.name): r.title for r in catalog.all_resources()}
+    rows = conn.execute(
+        """select system, resource, source_total, source_total_before from (
+               select distinct on (system, resource) system, resource, status, source_total, source_total_before
+               from ops.load_batches
+               where status in ('succeeded', 'held') and (finished_at at time zone 'Asia/Shanghai')::date <= %s
+               order by system, resource, batch_id desc) as latest
+           where status = 'held' order by 1, 2""",
+        (as_of,),
+    ).fetchall()
+    out: dict[str, list[str]] = {}
+    for system, resource, total, before in rows:
+        title = titles.get((system, resource), resource)
+        out.setdefault(system, []).append(f"{title} ({resource}): 现 {total} 条, 此前 {before} 条")
+    return out
 
 
 def drop_all(conn: psycopg.Connection) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +19,8 @@ log = logging.getLogger(__name__)
 
 TRANSIENT_HTTP = {500, 502, 503, 504}
 MAX_TOKEN_REFRESHES = 5
+# a page is a few hundred KB; a response this large is refused before it exhausts memory
+DEFAULT_MAX_RESPONSE_MB = 64
 
 
 class SourceError(RuntimeError):
@@ -65,8 +69,13 @@ class ContractClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        max_response_bytes: int | None = None,
     ) -> None:
         self.conn = conn
+        if max_response_bytes is None:
+            mb = os.environ.get("SYNC_MAX_RESPONSE_MB", "").strip()
+            max_response_bytes = int(float(mb) * (1 << 20)) if mb else DEFAULT_MAX_RESPONSE_MB << 20
+        self.max_response_bytes = max_response_bytes
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
@@ -87,31 +96,53 @@ class ContractClient:
         if not 1 <= page_size <= 500:
             raise ValueError(f"page_size must be 1..500, not {page_size}")
         cursor: tuple[str, str] | None = None
+        seen: set[tuple[str, str]] = set()  # every cursor used: a server that repeats pages is caught
         number = 0
         while True:
             params: dict[str, object] = {"page_size": page_size}
             if window.until:
                 params["updated_until"] = window.until
             if cursor:
-                params["updated_since"], params["after_id"] = cursor
+                params["updated_since"], params["after_id"] = (_wire(v) for v in cursor)
             elif window.since:
                 params["updated_since"] = window.since
             body = self._call("GET", f"/api/v1/{resource}", resource, window, params=params)
             items, total = self._page_items(body, resource, window)
             number += 1
+            if len(items) >= page_size:
+                # decided before the page is handed on, so that nothing of a looping walk is landed
+                # by a caller that commits per page; the sync commits per window anyway
+                nxt = _last_cursor(items)
+                if nxt is None:
+                    raise self._error(
+                        PermanentSourceError, resource, window,
+                        "分页无法推进 the server returned a full page whose last items carry no usable "
+                        "(updated_at, id); keyset paging cannot continue",
+                    )
+                if nxt in seen or nxt == cursor or (cursor is not None and nxt[0] < cursor[0]):
+                    raise self._error(
+                        PermanentSourceError, resource, window,
+                        f"分页游标未推进, 来源重复返回同一页 (the cursor does not advance: page {number} ends at "
+                        f"updated_at={nxt[0]!r}, id={_visible(nxt[1])!r}, "
+                        f"{'the same as an earlier page' if nxt in seen or nxt == cursor else 'before the previous page'}"
+                        f"; stopped after {number} requests instead of looping; nothing from this window was committed)",
+                    )
+                seen.add(nxt)
+                cursor = nxt
             yield Page(items=items, total=total, number=number)
             if len(items) < page_size:
                 return
-            nxt = _last_cursor(items)
-            if nxt is None or nxt == cursor:
-                raise self._error(
-                    PermanentSourceError,
-                    resource,
-                    window,
-                    "分页无法推进 the server returned a full page whose last items carry no usable "
-                    "(updated_at, id); keyset paging cannot continue",
-                )
-            cursor = nxt
+
+    def history_total(self, resource: str, until: str | None) -> int | None:
+        """How many records the source holds over its whole history (before `until`): the `total`
+        of a one-item page with no lower bound; None when the server does not say."""
+        params: dict[str, object] = {"page_size": 1}
+        if until:
+            params["updated_until"] = until
+        window = Window(None, until)
+        body = self._call("GET", f"/api/v1/{resource}", resource, window, params=params)
+        _, total = self._page_items(body, resource, window)
+        return total
 
     def fetch_token(self) -> str:
         body = self._call(
@@ -164,9 +195,10 @@ class ContractClient:
             try:
                 resp = self.session.request(
                     method, url, params=params, data=data, headers=headers,
-                    timeout=self.timeout, verify=self.conn.verify,
+                    timeout=self.timeout, verify=self.conn.verify, stream=True,
                 )
-                content = resp.content
+                with resp:
+                    content = self._read_body(resp, resource, window)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 failures = self._backoff(failures, resource, window, f"连接失败 connection error: {type(exc).__name__}")
                 continue
@@ -184,10 +216,17 @@ class ContractClient:
             try:
                 body = orjson.loads(content)
             except orjson.JSONDecodeError:
-                if status == 200:
+                body = _with_invalid_utf8(content)
+                if body is not None:
+                    # complete JSON with bytes that are not UTF-8 inside: the same bytes come back
+                    # on every retry, so do not retry; the items holding them are quarantined
+                    log.warning("%s/%s %s: the response holds bytes that are not UTF-8; the items "
+                                "holding them go to quarantine", self.conn.system, resource, window or "")
+                elif status == 200:
                     failures = self._backoff(failures, resource, window, "响应不是完整 JSON (truncated or invalid JSON body)")
                     continue
-                body = {}
+                else:
+                    body = {}
             if not isinstance(body, dict):
                 raise self._error(PermanentSourceError, resource, window, f"响应格式错误 HTTP {status}: body is not a JSON object")
             code = body.get("code")
@@ -236,6 +275,26 @@ class ContractClient:
         self._sleep(delay)
         return failures
 
+    def _read_body(self, resp: requests.Response, resource: str, window: Window | None) -> bytes:
+        """The body, refused once it exceeds max_response_bytes (never held whole in memory)."""
+        limit = self.max_response_bytes
+        declared = resp.headers.get("Content-Length")
+        size = 0
+        chunks = []
+        if not (declared and declared.isdigit() and int(declared) > limit):
+            for chunk in resp.iter_content(chunk_size=1 << 16):
+                size += len(chunk)
+                if size > limit:
+                    break
+                chunks.append(chunk)
+            else:
+                return b"".join(chunks)
+        raise self._error(
+            PermanentSourceError, resource, window,
+            f"响应过大, 超过 {limit} 字节上限 (response larger than {limit} bytes, "
+            f"SYNC_MAX_RESPONSE_MB={limit / (1 << 20):g}); lower SYNC_PAGE_SIZE or raise the limit",
+        )
+
     def _page_items(self, body: dict, resource: str, window: Window) -> tuple[list, int | None]:
         data = body.get("data")
         items = data.get("items") if isinstance(data, dict) else None
@@ -264,3 +323,51 @@ def _last_cursor(items: list) -> tuple[str, str] | None:
             if isinstance(ts, str) and isinstance(rid, str) and rid:
                 return ts, rid
     return None
+
+
+def _with_invalid_utf8(content: bytes) -> dict | None:
+    """A complete JSON object that orjson refuses only for its text: bytes that are not UTF-8 (each
+    kept as a lone surrogate U+DC80–U+DCFF, Python's surrogateescape) or an escaped lone surrogate
+    (`\\ud800`). None when the body is not that (truncated, not JSON)."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.end >= len(content) and exc.reason == "unexpected end of data":
+            return None  # a multi-byte character cut off at the end: a truncated response
+        text = content.decode("utf-8", "surrogateescape")
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def has_invalid_utf8(text: str) -> bool:
+    """Whether a string from _with_invalid_utf8 carries escaped bytes or lone surrogates."""
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def _visible(text: str) -> str:
+    """Text with every byte that was not UTF-8 shown as \\xNN and every other lone surrogate as
+    \\uNNNN (storable, printable)."""
+    if not has_invalid_utf8(text):
+        return text
+    out = []
+    for ch in text:
+        if "\udc80" <= ch <= "\udcff":
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        elif "\ud800" <= ch <= "\udfff":
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _wire(value: str) -> str | bytes:
+    """A cursor value as the server wrote it: its own bytes when they were not UTF-8."""
+    if not has_invalid_utf8(value):
+        return value
+    try:
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # an escaped lone surrogate: send it back as it came
+        return value.encode("utf-8", "surrogatepass")
