@@ -208,3 +208,34 @@ def test_a_connection_dropped_before_data_is_not_sent_and_the_rerun_sends_it_onc
     assert sorted(m["rcpt"][0] for m in got) == sorted([SCJ_MAIL, BUREAU_MAIL])
     assert [m.status for m in summary.messages] == ["sent", "sent"]
     assert told(wconn) == TOLD_ON_DAY  # as if nothing had happened
+
+
+def test_an_uncertain_receipt_is_not_mailed_again_until_the_operator_decides(wh, wconn, smtp, env):
+    from market_access.alerts import send_receipts
+    from market_access.submissions.inbox import ensure_tables
+
+    ensure_tables(wconn)
+    wconn.execute("set role loader")
+    sid = wconn.execute(
+        "insert into ops.submission_files (file_hash, dept_code, file_name, file_size, received_at, status, batch_id) "
+        "values ('h1', %s, 'a.csv', 1, now(), 'accepted', 1) returning submission_id",
+        (SCJ,),
+    ).fetchone()[0]
+    wconn.execute(
+        "insert into ops.submission_receipts (submission_id, dept_code, subject, body_text, body_html) "
+        "values (%s, %s, '【报送回执】测试', '正文', '<p>正文</p>')",
+        (sid, SCJ),
+    )
+    wconn.execute("reset role")
+    smtp.fault = "drop"
+    assert send_receipts(wh, now=at(21)) == 0  # handed over once, accepted not for sure
+    assert len(smtp.dropped) == 1 and smtp.take() == []
+    mailed_at = "select mailed_at from ops.submission_receipts where submission_id = %s"
+    assert wconn.execute(mailed_at, (sid,)).fetchone()[0] is None
+    smtp.fault = None
+    assert send_receipts(wh, now=at(21, 10)) == 0 and smtp.take() == []  # not again, blindly
+    (message_id,) = wconn.execute("select message_id from ops.alert_messages where status = 'uncertain'").fetchone()
+    # SCJ confirms it has the receipt: it counts as mailed when it was sent
+    assert resolve_message(wh, message_id, "delivered", now=at(21, 11)) == "sent"
+    assert wconn.execute(mailed_at, (sid,)).fetchone()[0] == at(21)
+    assert send_receipts(wh, now=at(21, 12)) == 0 and smtp.take() == []

@@ -29,13 +29,15 @@ from test_sync import make_servers, sync_everything  # sibling modules: pytest p
 from warehouse_world import prepare
 
 from market_access import warehouse
-from market_access.dbt import run_dbt
+from market_access.dbt import grant_transformer, run_dbt
 from market_access.quality import run_quality
 from market_access.settings import Settings
 from market_access.simulators.world import World
 
 AS_OF = date(2026, 7, 2)  # the world's clock after one simulated day
 LAYERS = ("staging", "intermediate", "marts", "deid")
+# the models and seeds; dbt's tests only read, and the other warehouse tests run them
+BUILD = ["build", "--exclude", "resource_type:test", "resource_type:unit_test"]
 
 
 class Restarter(threading.Thread):
@@ -142,7 +144,7 @@ def world_dbs(server, tmp_path_factory):
         with warehouse.connect(base, autocommit=True) as conn:
             prepare(conn)
             sync_everything(conn, servers)
-        run_dbt(["build"], base, target_path=tmp / "dbt-base")
+        run_dbt(BUILD, base, target_path=tmp / "dbt-base")
         world.advance(1)  # new, corrected and deleted records: the next build is incremental
         with warehouse.connect(base, autocommit=True) as conn:
             sync_everything(conn, servers)
@@ -154,6 +156,9 @@ def world_dbs(server, tmp_path_factory):
         for name in ("clean", "restarted"):
             conn.execute(f"create database {name} template base")
             dbs[name] = dataclasses.replace(root, dbname=name)
+    for cfg in dbs.values():
+        with warehouse.connect(cfg, autocommit=True) as conn:
+            grant_transformer(conn)  # a grant on the database itself is not copied from the template
     return {"pgdata": pgdata, "tmp": tmp, **dbs}
 
 
@@ -162,20 +167,20 @@ def builds(world_dbs):
     """`clean` built once; `restarted` built with a restart while a model is mid-flight, then rebuilt."""
     tmp = world_dbs["tmp"]
     started = time.monotonic()
-    run_dbt(["build"], world_dbs["clean"], target_path=tmp / "dbt-clean")
+    run_dbt(BUILD, world_dbs["clean"], target_path=tmp / "dbt-clean")
     print(f"uninterrupted incremental build: {time.monotonic() - started:.1f} s")
     # a CREATE … AS (a model's or an incremental's temp table) or a MERGE of another session
     restarter = Restarter(
         world_dbs["pgdata"],
         world_dbs["restarted"],
-        in_flight(r"^\s*(merge\s+into|create\s+(temporary\s+|temp\s+)?table\s+\S+\s+as|insert\s+into)"),
+        in_flight(r"^\s*(merge\s+into|create\s+(temporary|temp)\s+table)"),  # an incremental model's
         mode="immediate",  # as after a crash: no shutdown checkpoint, recovery from the WAL
     )
     restarter.start()
-    interrupted = run_dbt(["build"], world_dbs["restarted"], target_path=tmp / "dbt-restarted", check=False)
+    interrupted = run_dbt(BUILD, world_dbs["restarted"], target_path=tmp / "dbt-restarted", check=False)
     restarter.stop.set()
     restarter.join(timeout=120)
-    rerun = run_dbt(["build"], world_dbs["restarted"], target_path=tmp / "dbt-restarted", check=False)
+    rerun = run_dbt(BUILD, world_dbs["restarted"], target_path=tmp / "dbt-restarted", check=False)
     return {"interrupted": interrupted, "rerun": rerun, "what": restarter.what, **world_dbs}
 
 

@@ -526,7 +526,8 @@ def send_receipts(
     now: datetime | None = None,
     smtp: transport.SmtpConnection | None | object = transport.FROM_ENVIRONMENT,
 ) -> int:
-    """Mail every submission receipt not mailed yet to its department; returns how many went out.
+    """Mail every submission receipt not mailed yet to its department; returns how many the server
+    accepted (an uncertain or rejected one is recorded, logged, and waits for the operator).
 
     A receipt of a folder that is no known department, or of a department without alert_emails,
     stays unmailed (and is logged) until the directory says where it goes.
@@ -564,7 +565,17 @@ def send_receipts(
                 outgoing.append(_Outgoing(mail, submission_id=submission_id))
             t = _transport(s, smtp)
             from_name = compose.from_name(directory.bureau.name)
-            sent = _deliver(conn, t, outgoing, run_id=None, from_name=from_name, now=now)
+            handed = _deliver(conn, t, outgoing, run_id=None, from_name=from_name, now=now)
+    sent = [m for m in handed if m.status == "sent"]
+    for m in handed:
+        if m.status != "sent":
+            log.warning(
+                "receipt %s (%s) is %s: not mailed again until an operator decides "
+                "(python -m market_access.alerts undelivered)",
+                m.submission_id,
+                m.subject,
+                m.status,
+            )
     if sent:
         via = f"written to {t.where}" if t.name == "eml" else f"sent via {t.where}"
         log.info("%d submission receipt(s) %s", len(sent), via)
