@@ -239,3 +239,17 @@ def test_an_uncertain_receipt_is_not_mailed_again_until_the_operator_decides(wh,
     assert resolve_message(wh, message_id, "delivered", now=at(21, 11)) == "sent"
     assert wconn.execute(mailed_at, (sid,)).fetchone()[0] == at(21)
     assert send_receipts(wh, now=at(21, 12)) == 0 and smtp.take() == []
+
+
+def test_an_uncertain_dag_failure_mail_keeps_the_days_claim(wh, wconn, smtp, env):
+    from market_access.alerts.failures import DagFailure, notify_dag_failure
+
+    smtp.fault, smtp.target = "drop", BUREAU_MAIL
+    fail = DagFailure("build_warehouse", "prepare_warehouse", None, 1, "boom", None, None, at(21, 2))
+    assert notify_dag_failure(wh, fail, now=at(21, 2)) == "uncertain"
+    assert len(smtp.dropped) == 1
+    smtp.fault = None  # the same DAG fails again that day: no second mail, the first may have arrived
+    again = DagFailure("build_warehouse", "dbt_run", None, 1, "boom", None, None, at(21, 3))
+    assert notify_dag_failure(wh, again, now=at(21, 3)) == "already_sent"
+    assert smtp.take() == []
+    assert messages(wconn) == [(None, "dag_failure", None, "uncertain", True, None)]

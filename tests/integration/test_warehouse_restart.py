@@ -68,10 +68,11 @@ def in_flight(pattern: str) -> Callable:
     """A statement of another session of this database matching `pattern` (a regex) is running."""
 
     def ready(conn) -> str | None:
+        # dbt opens each statement with a /* {"app": "dbt", …} */ comment
         row = conn.execute(
-            "select left(regexp_replace(query, '^/\\*.*?\\*/\\s*', ''), 160) from pg_stat_activity "
-            "where datname = current_database() and pid <> pg_backend_pid() and state = 'active' "
-            "and query ~* %s limit 1",
+            "select left(q, 160) from (select regexp_replace(query, '^\\s*/\\*.*?\\*/\\s*', '') as q "
+            "from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() "
+            "and state = 'active') as a where q ~* %s limit 1",
             (pattern,),
         ).fetchone()
         return row[0] if row else None
