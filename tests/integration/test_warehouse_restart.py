@@ -191,7 +191,9 @@ def test_a_build_interrupted_by_a_restart_reruns_to_the_uninterrupted_state(buil
     assert builds["interrupted"].returncode != 0, "a build whose server restarted under it must fail"
     assert builds["rerun"].returncode == 0, builds["rerun"].stdout[-3000:]
     clean, restarted = fingerprint(builds["clean"]), fingerprint(builds["restarted"])
-    assert len(clean) > 80 and sum(n for n, _ in clean.values()) > 10_000  # the whole project, with data
+    # the whole project, with data: 41 table, 17 incremental and 3 view models, 7 seeds (dbt's own
+    # count of this project) and the key table deid.hmac_keys
+    assert len(clean) >= 69 and sum(n for n, _ in clean.values()) > 10_000
     assert set(restarted) == set(clean)
     differ = sorted(rel for rel in clean if clean[rel] != restarted[rel])
     assert not differ, {rel: (clean[rel], restarted[rel]) for rel in differ}
