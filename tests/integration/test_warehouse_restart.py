@@ -35,6 +35,9 @@ from market_access.settings import Settings
 from market_access.simulators.world import World
 
 AS_OF = date(2026, 7, 2)  # the world's clock after one simulated day
+# the quality runs check one department (区市场监督管理局: four systems and three templates, none of
+# them submitted here, so it has failures): the same engine at a fraction of a full run's time
+DEPARTMENTS = ["113604210795604218"]
 LAYERS = ("staging", "intermediate", "marts", "deid")
 # the models and seeds; dbt's tests only read, and the other warehouse tests run them
 BUILD = ["build", "--exclude", "resource_type:test", "resource_type:unit_test"]
@@ -213,10 +216,11 @@ def quality(builds, tmp_path_factory):
 def test_a_quality_run_interrupted_by_a_restart_fails_and_its_rerun_equals_an_uninterrupted_run(quality):
     clean, restarted, pgdata = quality["clean"], quality["restarted"], quality["pgdata"]
     assert quality["rerun"].returncode == 0
-    uninterrupted = run_quality(clean, settings=Settings(), as_of=AS_OF)
+    uninterrupted = run_quality(clean, settings=Settings(), as_of=AS_OF, departments=DEPARTMENTS)
     print(f"uninterrupted quality run: {uninterrupted.duration_seconds} s {uninterrupted.timings}")
 
-    # 1. the server restarts while Great Expectations validates (its working copy exists, a second on)
+    # 1. the server restarts while Great Expectations sets up and validates (a second after its
+    #    working copy appears)
     gx_dir = Settings().quality_dir / "gx"
     known = set(os.listdir(gx_dir)) if gx_dir.exists() else set()
 
@@ -230,7 +234,7 @@ def test_a_quality_run_interrupted_by_a_restart_fails_and_its_rerun_equals_an_un
     restarter = Restarter(pgdata, restarted, validating)
     restarter.start()
     with pytest.raises(Exception):  # noqa: B017 — whatever the broken session raises
-        run_quality(restarted, settings=Settings(), as_of=AS_OF)
+        run_quality(restarted, settings=Settings(), as_of=AS_OF, departments=DEPARTMENTS)
     restarter.join(timeout=120)
     assert restarter.what, "the run ended before it could be interrupted"
     ((first_id, status, error, stored),) = runs(restarted)
@@ -241,7 +245,7 @@ def test_a_quality_run_interrupted_by_a_restart_fails_and_its_rerun_equals_an_un
     #    its results, then waits at the COPY of the failing records; the restart rolls it back
     def block_the_store() -> None:
         with warehouse.connect(restarted, autocommit=True) as blocker:
-            while not blocker.execute("select from ops.quality_runs where status = 'running'").fetchone():
+            while not blocker.execute("select 1 from ops.quality_runs where status = 'running'").fetchone():
                 time.sleep(0.05)
             blocker.execute("begin")
             blocker.execute("lock table ops.quality_row_failures in exclusive mode")
@@ -254,7 +258,7 @@ def test_a_quality_run_interrupted_by_a_restart_fails_and_its_rerun_equals_an_un
     storing = Restarter(pgdata, restarted, in_flight(r"^\s*copy\s+ops\.quality_row_failures"))
     storing.start()
     with pytest.raises(psycopg.Error):
-        run_quality(restarted, settings=Settings(), as_of=AS_OF)
+        run_quality(restarted, settings=Settings(), as_of=AS_OF, departments=DEPARTMENTS)
     storing.join(timeout=120)
     assert storing.what and storing.what.lower().startswith("copy ops.quality_row_failures"), storing.what
     history = runs(restarted)
@@ -267,11 +271,11 @@ def test_a_quality_run_interrupted_by_a_restart_fails_and_its_rerun_equals_an_un
         assert conn.execute("select run_id from intermediate.int_quality__latest_run").fetchall() == []
 
     # 3. the rerun: exactly the verdicts of the uninterrupted run on the same data
-    rerun = run_quality(restarted, settings=Settings(), as_of=AS_OF)
+    rerun = run_quality(restarted, settings=Settings(), as_of=AS_OF, departments=DEPARTMENTS)
     assert rerun.status == uninterrupted.status
     expected_results, expected_failures = results_of(clean, uninterrupted.run_id)
     got_results, got_failures = results_of(restarted, rerun.run_id)
-    assert len(expected_results) > 100 and any(not r[4] for r in expected_results)
+    assert len(expected_results) > 20 and any(not r[4] for r in expected_results)
     assert got_results == expected_results
     assert got_failures == expected_failures
     assert [(r[0], r[1], r[3]) for r in runs(restarted)] == [
