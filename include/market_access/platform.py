@@ -403,12 +403,16 @@ def print_quality_summary(cfg: warehouse.WarehouseConfig, since: datetime) -> No
         mails = (
             conn.execute(
                 "select kind, count(*), min(transport), min(location) from ops.alert_messages "
-                "where run_id = %s or (kind = 'receipt' and sent_at >= %s) group by kind order by kind",
+                "where (run_id = %s or (kind = 'receipt' and sent_at >= %s)) and status = 'sent' "
+                "group by kind order by kind",
                 (run_id, since),
             ).fetchall()
             if has_mail
             else []
         )
+        from market_access.alerts import state as alert_state
+
+        awaiting = alert_state.undelivered(conn) if has_mail else []
     took = f"{seconds:.1f}s" if seconds is not None else "-"
     say(f"  run {run_id} as of {data_date}: {status} in {took}; Data Docs {docs}")
     if not_checked:
@@ -424,6 +428,12 @@ def print_quality_summary(cfg: warehouse.WarehouseConfig, since: datetime) -> No
     for kind, n, transport, location in mails:
         where = str(Path(location).parent) if transport == "eml" else location
         say(f"  mails ({kind}): {n} via {transport} → {where}")
+    if awaiting:
+        # transmitted but not surely accepted (uncertain) or refused (rejected): never resent blindly
+        say(f"  ! {len(awaiting)} mail(s) uncertain or rejected, not sent again automatically — "
+            "python -m market_access.alerts undelivered; then resolve MESSAGE_ID --delivered|--resend|--drop")  # fmt: skip
+        for m in awaiting[:10]:
+            say(f"    {m['status']:<9} {m['kind']:<8} {m['message_id']}  {m['smtp_reply'] or ''}")
 
 
 def run_all(s: Settings) -> int:

@@ -155,6 +155,24 @@ def connect(cfg: WarehouseConfig, **kwargs) -> psycopg.Connection:
     return conn
 
 
+def connect_when_up(cfg: WarehouseConfig, *, within: float = 60.0, **kwargs) -> psycopg.Connection:
+    """`connect`, retried for up to `within` seconds while the server cannot take connections (it
+    is restarting, starting up or shutting down); then the last error is raised. For bookkeeping
+    that must reach the warehouse after a failure, e.g. marking a quality run failed."""
+    import time
+
+    deadline = time.monotonic() + within
+    delay = 0.2
+    while True:
+        try:
+            return connect(cfg, **kwargs)
+        except psycopg.OperationalError:
+            if time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 def check_server(cfg: WarehouseConfig) -> int:
     """Connect once and check the server version (raises UnsupportedServerError); returns it."""
     with connect(cfg) as conn:
@@ -237,6 +255,16 @@ def _pg_ctl(pgdata: Path, *args: str, check: bool = True) -> None:
     out = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if check and out.returncode != 0:
         raise RuntimeError(f"pg_ctl {' '.join(args)} failed for {pgdata}: {out.stderr or out.stdout}")
+
+
+def restart_embedded(pgdata: Path, *, mode: str = "fast") -> None:
+    """Restart the embedded server in place (`pg_ctl restart`): every session ends, open
+    transactions roll back; returns once it accepts connections again. `mode`: `fast` (a clean
+    shutdown) or `immediate` (no shutdown checkpoint: the restart recovers from the WAL, as after
+    a crash)."""
+    if mode not in ("fast", "immediate"):
+        raise ValueError(f"restart mode is fast or immediate, not {mode!r}")
+    _pg_ctl(pgdata, "restart", "-m", mode, "-l", str(pgdata / "log"))
 
 
 def stop_embedded(pgdata: Path) -> bool:

@@ -189,3 +189,33 @@ def test_bureau_summary_fits_800px(department_html):
     assert m["scrollWidth"] <= 800 and m["overflow"] == [], m
     assert m["narrowest"][0]["w"] >= 40, m  # the number columns are narrow by nature, never a sliver
     screenshot(html, "bureau", 800)
+
+
+def test_bureau_summary_with_mails_awaiting_a_decision_fits_800px(department_html):
+    """Issue 12: the departments whose mail is uncertain or rejected, and the list awaiting a decision
+    (long Message-IDs and server replies wrap instead of widening the column)."""
+    worst = real_result(catalogue.load().by_id["GS-CASE-001"], 12, 4800)
+    rows = [
+        DeptRow(f"D{n:02d}", name, 37, 5, 1, worst, status)
+        for n, (name, status) in enumerate(
+            [("区市场监督管理局", "uncertain"), ("区卫生健康局", "rejected"), ("区住房和城乡建设局", "sent")]
+        )
+    ]
+    awaiting = [
+        {"message_id": "<179612853642.24908.9217037783560630899.dept@demo-county.gov.cn>", "kind": "dept",
+         "dept_name": "区市场监督管理局", "subject": "【数据质量告警】区市场监督管理局 2026-11-21: 3 条规则未通过 (阻断 1)",
+         "sent_at": "2026-11-21 09:00", "status": "uncertain",
+         "smtp_reply": "no reply after the end of the message: SMTPServerDisconnected: Connection unexpectedly closed"},
+        {"message_id": "<179612853642.24908.9217037783560630900.dept@demo-county.gov.cn>", "kind": "dept",
+         "dept_name": "区卫生健康局", "subject": "【数据质量告警】区卫生健康局 2026-11-21: 1 条规则未通过",
+         "sent_at": "2026-11-21 09:00", "status": "rejected",
+         "smtp_reply": "554 5.7.1 Message content rejected by policy"},
+    ]  # fmt: skip
+    mail = compose.bureau_mail(run=RUN, day=DAY, bureau_name="区数据管理局", to=["sjglj@demo-county.gov.cn"],
+                               rows=rows, ndrc_name="区发展和改革局", sender="区数据管理局 数据平台",
+                               undelivered=awaiting)  # fmt: skip
+    html = html_part(mail)
+    assert "待人工确认的邮件（2 封）" in html and "结果不确定（服务器未答复）" in html and "被拒收" in html
+    m = measure(html, "bureau_undelivered", 800)
+    assert m["scrollWidth"] <= 800 and m["overflow"] == [], m
+    assert screenshot(html, "bureau_undelivered", 800).exists()

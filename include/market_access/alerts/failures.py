@@ -151,7 +151,7 @@ def notify_dag_failure(
 ) -> str:
     """Tell the 数据管理局 that `failure.dag_id` failed, once per DAG and Beijing day.
 
-    Returns sent / already_sent / no_address. Raises MailError when the message could not be
+    Returns sent / already_sent / no_address / uncertain / rejected. Raises MailError when the message could not be
     handed over (the claim is released). `cfg` None or unreachable: the claim is a local file.
     """
     s = settings or Settings()
@@ -208,6 +208,8 @@ def notify_dag_failure(
                 "update ops.dag_failure_alerts set message_id = %s, sent_at = %s where dag_id = %s and alert_day = %s",
                 (sent.message_id, now, failure.dag_id, failure.day),
             )
+        if sent.status != "sent":  # uncertain or rejected: the day's claim stays, no second mail
+            return sent.status
         log.info(
             "DAG %s failed (task %s): the bureau was told (%s)",
             failure.dag_id,

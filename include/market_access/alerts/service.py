@@ -4,10 +4,18 @@ A message counts as sent once the SMTP server accepted it (or its .eml file is i
 only then, in one transaction per message, is it recorded in ops.alert_messages together with
 what it settles (ops.alert_log's last mail of each failure, a receipt's mailed_at). A failure to
 hand a message over raises MailError and leaves everything unsent unmarked, for the next run.
+
+A message transmitted to the end whose acceptance is not sure is recorded too, and never sent
+again by a run: `uncertain` (no reply after the end of DATA: the server may have it) or
+`rejected` (a 5xx reply to it). The run goes on with the other messages, the bureau's summary
+lists every such message awaiting a decision, and the operator decides
+(`python -m market_access.alerts undelivered` / `resolve`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +46,8 @@ class SentMessage:
     location: str  # smtp://host:port or the .eml file
     rule_ids: list[str] = field(default_factory=list)
     submission_id: int | None = None
+    status: str = "sent"  # sent / uncertain / rejected (see transport.MailUndelivered)
+    reply: str | None = None  # the server's reply or the error, when not sent
 
 
 @dataclass
@@ -55,7 +65,15 @@ class AlertSummary:
     escalated: dict[str, list[str]] = field(default_factory=dict)  # dept code → rule ids copied to 发改局
     no_address: list[str] = field(default_factory=list)  # dept codes with failures and no alert_emails
     unknown_departments: list[str] = field(default_factory=list)  # dept codes not in the directory
-    bureau_summary: str = "not_sent"  # sent / already_sent / no_address
+    bureau_summary: str = "not_sent"  # sent / already_sent / no_address / uncertain / rejected
+    # departments whose mail of this run is uncertain or rejected (an earlier try): not mailed again
+    held_undelivered: dict[str, str] = field(default_factory=dict)
+    # every message (any run) uncertain or rejected and not resolved yet: the operator's to-do
+    awaiting_decision: int = 0
+
+    @property
+    def undelivered(self) -> list[SentMessage]:
+        return [m for m in self.messages if m.status != "sent"]
 
     @property
     def per_department(self) -> dict[str, int]:
@@ -74,7 +92,7 @@ class AlertSummary:
     def describe(self) -> str:
         """One paragraph for an operator: how many messages, where they went, what was held back."""
         kinds = {
-            k: sum(1 for m in self.messages if m.kind == k)
+            k: sum(1 for m in self.messages if m.kind == k and m.status == "sent")
             for k in ("dept", "escalation", "digest", "bureau", "receipt")
         }
         via = (
@@ -87,6 +105,21 @@ class AlertSummary:
             f"{kinds['bureau']} bureau summary"
             + (f", {kinds['receipt']} receipts" if kinds["receipt"] else "")
         ]
+        for m in self.undelivered:
+            parts.append(
+                f"{m.status.upper()}: {m.kind} message {m.message_id} to {', '.join(m.to)} ({m.reply}); "
+                "not sent again automatically"
+            )
+        if self.held_undelivered:
+            parts.append(
+                "not mailed again (an earlier try of this run is uncertain or rejected): "
+                + ", ".join(f"{d} ({s})" for d, s in sorted(self.held_undelivered.items()))
+            )
+        if self.awaiting_decision:
+            parts.append(
+                f"{self.awaiting_decision} message(s) uncertain or rejected await a decision: "
+                "python -m market_access.alerts undelivered"
+            )
         if self.bureau_summary == "already_sent":
             parts.append("the bureau summary of this run was sent before")
         if self.skipped_unchanged:
@@ -154,14 +187,21 @@ def _deliver(
     if not outgoing:
         return sent
     stamp = now.astimezone(BEIJING).strftime("%Y%m%dT%H%M%S")
-    with t.session():
+    # one SMTP session for a whole send: the caller may hold it open already
+    with contextlib.nullcontext() if getattr(t, "_in_session", False) else t.session():
         for o in outgoing:
             m = o.mail
             msg = compose.mime(m, from_name=from_name, from_email=t.from_email, now=now, run_id=run_id)
             label = "_".join(
                 str(x) for x in (stamp, m.kind, m.dept_code or "all", o.submission_id) if x is not None
             )
-            location = t.deliver(msg, m.recipients, label=label)
+            status, reply, raw = "sent", None, None
+            try:
+                location = t.deliver(msg, m.recipients, label=label)
+            except transport.MailUndelivered as exc:
+                # transmitted in full: recorded as it is, never sent again blindly; on to the next
+                log.error("%s", exc)
+                status, reply, raw, location = exc.status, exc.reply, exc.raw, exc.location
             message_id = str(msg["Message-ID"])
             try:
                 state.record_message(
@@ -179,6 +219,9 @@ def _deliver(
                     location=location,
                     submission_id=o.submission_id,
                     mailed=o.mailed,
+                    status=status,
+                    smtp_reply=reply,
+                    raw=raw,
                 )
             except Exception:
                 log.error(
@@ -207,6 +250,8 @@ def _deliver(
                     location,
                     m.rule_ids,
                     o.submission_id,
+                    status,
+                    reply,
                 )
             )
     return sent
@@ -420,29 +465,58 @@ def send_alerts(
                 sender=sender,
                 summary=summary,
             )
+            # a department whose mail of this run is uncertain or rejected is not mailed again
+            summary.held_undelivered = state.undelivered_departments(conn, run_id)
+            outgoing = [o for o in outgoing if o.mail.dept_code not in summary.held_undelivered]
+            from_name = compose.from_name(directory.bureau.name)
             bureau = directory.bureau
-            if state.bureau_summary_sent(conn, run_id):
-                summary.bureau_summary = "already_sent"
+            before = state.bureau_summary_status(conn, run_id)
+            if before is not None:
+                summary.bureau_summary = "already_sent" if before == "sent" else before
             elif not bureau.alert_emails:
                 summary.bureau_summary = "no_address"
                 log.warning("the bureau %s has no alert_emails: no summary sent", bureau.name)
-            else:
-                mail = compose.bureau_mail(
-                    run=run,
-                    day=day,
-                    digest_weekday=s.alert_digest_weekday,
-                    bureau_name=bureau.name,
-                    to=list(bureau.alert_emails),
-                    rows=rows,
-                    ndrc_name=directory.ndrc.name,
-                    sender=sender,
-                )
-                outgoing.append(_Outgoing(mail))
-                summary.bureau_summary = "sent"
-            from_name = compose.from_name(bureau.name)
-            summary.messages = _deliver(conn, t, outgoing, run_id=run_id, from_name=from_name, now=now)
+            owe_bureau = before is None and bool(bureau.alert_emails)
+            with t.session() if outgoing or owe_bureau else contextlib.nullcontext():
+                summary.messages = _deliver(conn, t, outgoing, run_id=run_id, from_name=from_name, now=now)
+                if owe_bureau:
+                    # the bureau's summary goes last: it tells what became of the departments' mails
+                    fate = {m.dept_code: m.status for m in summary.messages if m.status != "sent"}
+                    fate.update(summary.held_undelivered)
+                    rows = [dataclasses.replace(r, mail=fate.get(r.dept_code, r.mail)) for r in rows]
+                    mail = compose.bureau_mail(
+                        run=run,
+                        day=day,
+                        digest_weekday=s.alert_digest_weekday,
+                        bureau_name=bureau.name,
+                        to=list(bureau.alert_emails),
+                        rows=rows,
+                        ndrc_name=directory.ndrc.name,
+                        sender=sender,
+                        undelivered=_awaiting(conn, directory),
+                    )
+                    (bureau_sent,) = _deliver(
+                        conn, t, [_Outgoing(mail)], run_id=run_id, from_name=from_name, now=now
+                    )
+                    summary.messages.append(bureau_sent)
+                    summary.bureau_summary = bureau_sent.status
+            summary.awaiting_decision = len(state.undelivered(conn))
     log.info("%s", summary.describe())
     return summary
+
+
+def _awaiting(conn: psycopg.Connection, directory: Directory) -> list[dict]:
+    """The messages awaiting an operator's decision, as the bureau's summary lists them."""
+    return [
+        {
+            **m,
+            "dept_name": directory.by_code[m["dept_code"]].name
+            if m["dept_code"] in directory.by_code
+            else (m["dept_code"] or "—"),
+            "sent_at": m["sent_at"].astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),
+        }
+        for m in state.undelivered(conn)
+    ]
 
 
 def send_receipts(
@@ -452,7 +526,8 @@ def send_receipts(
     now: datetime | None = None,
     smtp: transport.SmtpConnection | None | object = transport.FROM_ENVIRONMENT,
 ) -> int:
-    """Mail every submission receipt not mailed yet to its department; returns how many went out.
+    """Mail every submission receipt not mailed yet to its department; returns how many the server
+    accepted (an uncertain or rejected one is recorded, logged, and waits for the operator).
 
     A receipt of a folder that is no known department, or of a department without alert_emails,
     stays unmailed (and is logged) until the directory says where it goes.
@@ -490,11 +565,64 @@ def send_receipts(
                 outgoing.append(_Outgoing(mail, submission_id=submission_id))
             t = _transport(s, smtp)
             from_name = compose.from_name(directory.bureau.name)
-            sent = _deliver(conn, t, outgoing, run_id=None, from_name=from_name, now=now)
+            handed = _deliver(conn, t, outgoing, run_id=None, from_name=from_name, now=now)
+    sent = [m for m in handed if m.status == "sent"]
+    for m in handed:
+        if m.status != "sent":
+            log.warning(
+                "receipt %s (%s) is %s: not mailed again until an operator decides "
+                "(python -m market_access.alerts undelivered)",
+                m.submission_id,
+                m.subject,
+                m.status,
+            )
     if sent:
         via = f"written to {t.where}" if t.name == "eml" else f"sent via {t.where}"
         log.info("%d submission receipt(s) %s", len(sent), via)
     return len(sent)
+
+
+def resolve_message(
+    cfg: warehouse.WarehouseConfig,
+    message_id: str,
+    decision: str,
+    *,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+    smtp: transport.SmtpConnection | None | object = transport.FROM_ENVIRONMENT,
+) -> str:
+    """The operator's decision on an uncertain or rejected message (after asking its recipients):
+    `delivered` (it did arrive: counts as sent), `resend` (send the recorded message again, the
+    same bytes and Message-ID, so a mail client that has it already can tell), `drop` (do not send;
+    a rejected department alert's failures go out with that department's next mail anyway).
+    Returns the message's new status; a resend that fails again raises and changes nothing."""
+    s = settings or Settings()
+    now = _now(now)
+    with warehouse.connect(cfg, autocommit=True) as conn:
+        state.ensure_tables(conn)
+        with _locked(conn):
+            if decision == "delivered":
+                state.resolve(conn, message_id, "delivered", now)
+                return "sent"
+            if decision == "drop":
+                state.resolve(conn, message_id, "dropped", now)
+                return "dropped"
+            if decision != "resend":
+                raise state.AlertError(f"decision must be delivered, resend or drop, not {decision!r}")
+            found = state.raw_message(conn, message_id)
+            if found is None:
+                raise state.AlertError(
+                    f"no uncertain or rejected message {message_id!r} awaiting a decision "
+                    "(see: python -m market_access.alerts undelivered)"
+                )
+            raw, to, cc = found
+            t = _transport(s, smtp)
+            label = "resend_" + "".join(c for c in message_id if c.isalnum())[:40]
+            with t.session():
+                location = t.deliver_bytes(raw, [*to, *cc], message_id=message_id, label=label)
+            state.resolve(conn, message_id, "resent", now, location=location)
+            log.info("message %s sent again (%s)", message_id, location)
+            return "sent"
 
 
 def destination(

@@ -66,6 +66,20 @@ do $$ begin  -- widen the kinds of a table created by an earlier release (only o
     end if;
 end $$;
 
+-- what became of a message (issue 12): sent, or transmitted without a sure acceptance
+alter table ops.alert_messages add column if not exists status text not null default 'sent'
+    check (status in ('sent', 'uncertain', 'rejected'));
+alter table ops.alert_messages add column if not exists smtp_reply text;
+alter table ops.alert_messages add column if not exists raw_message bytea;
+alter table ops.alert_messages add column if not exists resolved_at timestamptz;
+alter table ops.alert_messages add column if not exists resolution text;
+comment on column ops.alert_messages.status is
+    'sent 已发送 (服务器已接收); uncertain 结果不确定 (邮件已完整发出, 服务器未答复: 可能已收下, 不自动重发); rejected 被拒收 (服务器以 5xx 拒绝该邮件, 不自动重发)';
+comment on column ops.alert_messages.smtp_reply is '服务器对该邮件的答复或错误 (uncertain / rejected)';
+comment on column ops.alert_messages.raw_message is '邮件原文 (uncertain / rejected), 供人工确认后重发: python -m market_access.alerts resolve';
+comment on column ops.alert_messages.resolution is
+    '人工处理 (python -m market_access.alerts resolve): delivered 已确认收到 / resent 已重发 / dropped 不再发送';
+
 create table if not exists ops.dag_failure_alerts (
     dag_id              text not null,
     alert_day           date not null,
@@ -79,7 +93,7 @@ create table if not exists ops.dag_failure_alerts (
 comment on table ops.dag_failure_alerts is
     'DAG 运行失败通知数据管理局: 每个 DAG 每个北京日最多一封 (one failure mail per DAG and Beijing day)';
 comment on table ops.alert_messages is
-    '已发出的每一封邮件 (部门告警 dept、抄送发改局的告警 escalation、部门周汇总 digest、数据管理局汇总 bureau、报送回执 receipt、DAG 失败通知 dag_failure); 只在邮件服务器接收后记录 (every message handed over)';
+    '已发出的每一封邮件 (部门告警 dept、抄送发改局的告警 escalation、部门周汇总 digest、数据管理局汇总 bureau、报送回执 receipt、DAG 失败通知 dag_failure); 服务器接收后记录为 sent; 完整发出而未确认接收的为 uncertain, 被拒收的为 rejected (every message handed over, and every one whose fate is not sure)';
 comment on column ops.alert_messages.location is 'SMTP 服务器 (smtp://host:port) 或 .eml 文件路径';
 """
 
@@ -269,13 +283,87 @@ def load_log(conn: psycopg.Connection, dept_codes: list[str]) -> dict[tuple[str,
     }
 
 
-def bureau_summary_sent(conn: psycopg.Connection, run_id: str) -> bool:
-    return (
+def bureau_summary_status(conn: psycopg.Connection, run_id: str) -> str | None:
+    """sent / uncertain / rejected when this run's bureau summary was handed over before, else None."""
+    row = conn.execute(
+        "select status from ops.alert_messages where run_id = %s and kind = 'bureau' "
+        "order by status = 'sent' desc limit 1",
+        (run_id,),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def undelivered_departments(conn: psycopg.Connection, run_id: str) -> dict[str, str]:
+    """dept_code → status of this run's department messages that are uncertain or rejected: the
+    run does not mail those departments again (no blind resend)."""
+    return dict(
         conn.execute(
-            "select 1 from ops.alert_messages where run_id = %s and kind = 'bureau' limit 1", (run_id,)
-        ).fetchone()
-        is not None
+            "select dept_code, min(status) from ops.alert_messages where run_id = %s "
+            "and kind in ('dept', 'escalation', 'digest') and status in ('uncertain', 'rejected') "
+            "and dept_code is not null group by dept_code",
+            (run_id,),
+        ).fetchall()
     )
+
+
+UNDELIVERED_COLUMNS = (
+    "message_id", "run_id", "kind", "dept_code", "to_addrs", "subject", "sent_at", "status", "smtp_reply",
+)  # fmt: skip
+
+
+def undelivered(conn: psycopg.Connection, *, limit: int = 100) -> list[dict]:
+    """Messages awaiting an operator's decision: uncertain or rejected, not resolved; newest first."""
+    if not table_exists(conn, "ops.alert_messages") or not _has_column(conn, "ops", "alert_messages", "status"):
+        return []
+    cur = conn.execute(
+        f"select {', '.join(UNDELIVERED_COLUMNS)} from ops.alert_messages "
+        "where status in ('uncertain', 'rejected') and resolved_at is null order by sent_at desc, message_id "
+        "limit %s",
+        (limit,),
+    )
+    return [dict(zip(UNDELIVERED_COLUMNS, r, strict=True)) for r in cur.fetchall()]
+
+
+RESOLUTIONS = ("delivered", "resent", "dropped")
+
+
+def resolve(
+    conn: psycopg.Connection, message_id: str, resolution: str, now: datetime, *, location: str | None = None
+) -> None:
+    """An operator's decision on an uncertain or rejected message: `delivered` (confirmed received:
+    it counts as sent), `resent` (sent again and accepted), `dropped` (not to be sent)."""
+    if resolution not in RESOLUTIONS:
+        raise AlertError(f"resolution must be one of {', '.join(RESOLUTIONS)}, not {resolution!r}")
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("set local role loader")
+        row = cur.execute(
+            "update ops.alert_messages set resolved_at = %s, resolution = %s, "
+            "status = case when %s in ('delivered', 'resent') then 'sent' else status end, "
+            "location = coalesce(%s, location) "
+            "where message_id = %s and status in ('uncertain', 'rejected') and resolved_at is null "
+            "returning submission_id, sent_at",
+            (now, resolution, resolution, location, message_id),
+        ).fetchone()
+        if row is None:
+            raise AlertError(
+                f"no uncertain or rejected message {message_id!r} awaiting a decision "
+                "(see: python -m market_access.alerts undelivered)"
+            )
+        submission_id, sent_at = row
+        if submission_id is not None and resolution != "dropped":
+            cur.execute(
+                "update ops.submission_receipts set mailed_at = %s where submission_id = %s and mailed_at is null",
+                (sent_at if resolution == "delivered" else now, submission_id),
+            )
+
+
+def raw_message(conn: psycopg.Connection, message_id: str) -> tuple[bytes, list[str], list[str]] | None:
+    row = conn.execute(
+        "select raw_message, to_addrs, cc_addrs from ops.alert_messages where message_id = %s "
+        "and status in ('uncertain', 'rejected') and resolved_at is null",
+        (message_id,),
+    ).fetchone()
+    return (bytes(row[0]), list(row[1]), list(row[2])) if row and row[0] is not None else None
 
 
 def record_message(
@@ -294,16 +382,27 @@ def record_message(
     location: str,
     submission_id: int | None = None,
     mailed: list[Mailed] = (),
+    status: str = "sent",
+    smtp_reply: str | None = None,
+    raw: bytes | None = None,
 ) -> None:
-    """One accepted message and what it settles, in one transaction.
+    """One handed-over message and what it settles, in one transaction.
 
-    `mailed`: each failure the message reported, as the department now knows it.
+    `mailed`: each failure the message reported, as the department now knows it. `status`
+    uncertain (transmitted, no reply) settles them too — the department may well have it, and it
+    must not be mailed the same again blindly —; rejected settles nothing: the department was not
+    told, so its next run's mail tells it. A receipt counts as mailed only when sent.
     """
+    if status not in ("sent", "uncertain", "rejected"):
+        raise ValueError(f"message status must be sent, uncertain or rejected, not {status!r}")
+    if status == "rejected":
+        mailed = []
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("set local role loader")
         cur.execute(
             "insert into ops.alert_messages (message_id, run_id, kind, dept_code, submission_id, to_addrs, cc_addrs, "
-            "subject, rule_ids, sent_at, transport, location) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "subject, rule_ids, sent_at, transport, location, status, smtp_reply, raw_message) "
+            "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 message_id,
                 run_id,
@@ -317,6 +416,9 @@ def record_message(
                 sent_at,
                 transport,
                 location,
+                status,
+                smtp_reply,
+                raw if status != "sent" else None,
             ),
         )
         if mailed:
@@ -331,7 +433,7 @@ def record_message(
                     for m in mailed
                 ],  # fmt: skip
             )
-        if submission_id is not None:
+        if submission_id is not None and status == "sent":
             cur.execute(
                 "update ops.submission_receipts set mailed_at = %s where submission_id = %s and mailed_at is null",
                 (sent_at, submission_id),
@@ -341,7 +443,11 @@ def record_message(
 def pending_receipts(conn: psycopg.Connection) -> list[tuple]:
     if not table_exists(conn, "ops.submission_receipts"):
         return []
+    # a receipt whose message is uncertain or rejected waits for the operator (resolve), and one
+    # the operator dropped is not sent again
     return conn.execute(
-        "select submission_id, dept_code, subject, body_text, body_html from ops.submission_receipts "
-        "where mailed_at is null order by submission_id"
+        "select submission_id, dept_code, subject, body_text, body_html from ops.submission_receipts as r "
+        "where mailed_at is null and not exists (select from ops.alert_messages as m "
+        "where m.submission_id = r.submission_id and m.status in ('uncertain', 'rejected') "
+        "and (m.resolved_at is null or m.resolution = 'dropped')) order by submission_id"
     ).fetchall()

@@ -36,7 +36,27 @@ _FALSE = ("false", "0", "no", "off", "")
 
 
 class MailError(RuntimeError):
-    """A message could not be handed over; the text names the connection, never its password."""
+    """A message could not be handed over; the text names the connection, never its password.
+
+    Raised for everything that happens before the server could have taken the message (connect,
+    greeting, login, MAIL/RCPT/DATA refused, the connection lost while the message was still being
+    sent) and for a 4xx reply to the message (the server did not take it, "try again later"): the
+    message is not sent and is safe to send again.
+    """
+
+
+class MailUndelivered(MailError):
+    """The message was transmitted to the end, and then the server did not accept it for sure.
+
+    `status`: ``uncertain`` — no reply to the end of the message (the connection dropped or timed
+    out after the terminating "."): the server may have queued it, so it must not be sent again
+    blindly; ``rejected`` — a 5xx reply: the server refused it for good, sending the same bytes
+    again would be refused again. `reply` is what the server said (or the error), `raw` the bytes.
+    """
+
+    def __init__(self, message: str, *, status: str, reply: str, raw: bytes, location: str) -> None:
+        super().__init__(message)
+        self.status, self.reply, self.raw, self.location = status, reply, raw, location
 
 
 def env_var_for(conn_id: str) -> str:
@@ -211,6 +231,10 @@ class Transport:
         """
         raise NotImplementedError
 
+    def deliver_bytes(self, raw: bytes, recipients: Sequence[str], *, message_id: str, label: str) -> str:
+        """The same for a message already flattened (CRLF line ends)."""
+        raise NotImplementedError
+
 
 class SmtpTransport(Transport):
     """One SMTP session per `session()`; a message counts as sent once the server has accepted it."""
@@ -223,6 +247,7 @@ class SmtpTransport(Transport):
         self.from_email = conn.from_email
         self.retry_delay = retry_delay
         self._client: smtplib.SMTP | None = None
+        self._in_session = False
 
     def _fail(self, what: str, exc: BaseException) -> MailError:
         detail = f"{type(exc).__name__}: {exc}"
@@ -263,8 +288,8 @@ class SmtpTransport(Transport):
         assert last is not None
         raise self._fail(f"could not connect after {c.retry_limit + 1} attempt(s)", last)
 
-    @contextmanager
-    def session(self) -> Iterator[SmtpTransport]:
+    def _open(self) -> smtplib.SMTP:
+        """Connect, greet, STARTTLS and log in."""
         client = self._connect()
         try:
             try:
@@ -283,30 +308,115 @@ class SmtpTransport(Transport):
                     client.login(self.conn.login, self.conn.password)
                 except (OSError, smtplib.SMTPException) as exc:
                     raise self._fail(f"login as {self.conn.login!r} failed", exc) from None
-            self._client = client
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    @contextmanager
+    def session(self) -> Iterator[SmtpTransport]:
+        self._client = self._open()
+        self._in_session = True
+        try:
             yield self
         finally:
-            self._client = None
-            try:
-                client.quit()
-            except (OSError, smtplib.SMTPException):
-                client.close()
+            client, self._client, self._in_session = self._client, None, False
+            if client is not None:
+                try:
+                    client.quit()
+                except (OSError, smtplib.SMTPException):
+                    client.close()
 
     def deliver(self, msg: Message, recipients: Sequence[str], *, label: str) -> str:
-        if self._client is None:
+        """One SMTP transaction, phase by phase, so that a failure says whether the server may
+        have the message: before the end of DATA was sent → MailError (not sent, safe to retry);
+        4xx reply to the message → MailError (the server did not take it); no reply to it →
+        MailUndelivered uncertain; 5xx reply to it → MailUndelivered rejected."""
+        if not getattr(self, "_in_session", False):
             raise RuntimeError("SmtpTransport.deliver outside session()")
+        return self.deliver_bytes(flatten(msg), recipients, message_id=str(msg["Message-ID"]), label=label)
+
+    def deliver_bytes(self, raw: bytes, recipients: Sequence[str], *, message_id: str, label: str) -> str:
+        """`deliver` for a message as recorded (an operator's resend: the very bytes)."""
+        if not getattr(self, "_in_session", False):
+            raise RuntimeError("SmtpTransport.deliver outside session()")
+        if self._client is None or self._client.sock is None:
+            self._client = self._open()  # the last message's session was lost: a new one
+        client = self._client
+        where = f"smtp://{self.conn.host}:{self.conn.port}"
+        what = f"message {message_id} to {', '.join(recipients)}"
         try:
-            refused = self._client.send_message(msg, from_addr=self.from_email, to_addrs=list(recipients))
+            client.ehlo_or_helo_if_needed()
+            options = [f"size={len(raw)}"] if client.does_esmtp and client.has_extn("size") else []
+            code, reply = client.mail(self.from_email or "", options)
+            if code != 250:
+                raise smtplib.SMTPSenderRefused(code, reply, self.from_email or "")
+            refused = {}
+            for rcpt in recipients:
+                code, reply = client.rcpt(rcpt)
+                if code not in (250, 251):
+                    refused[rcpt] = (code, reply)
+            if len(refused) == len(recipients):
+                raise smtplib.SMTPRecipientsRefused(refused)
+            client.putcmd("data")
+            code, reply = client.getreply()
+            if code != 354:
+                raise smtplib.SMTPDataError(code, reply)
+            body = smtplib._quote_periods(raw)
+            if not body.endswith(b"\r\n"):
+                body += b"\r\n"
+            client.send(body + b".\r\n")  # raises before the terminator is out: not sent
         except (OSError, smtplib.SMTPException) as exc:
-            raise self._fail(
-                f"message {msg['Message-ID']} to {', '.join(recipients)} was not accepted", exc
+            self._reset(client)
+            raise self._fail(f"{what} was not accepted", exc) from None
+        try:
+            code, reply = client.getreply()
+        except (OSError, smtplib.SMTPException) as exc:
+            client.close()
+            raise MailUndelivered(
+                f"邮件投递结果不确定 (delivery uncertain): {what} was transmitted in full, then the SMTP "
+                f"server {self.conn.display()} gave no reply ({type(exc).__name__}: {exc}). It may have "
+                "been queued: recorded as uncertain, not sent again automatically.",
+                status="uncertain",
+                reply=f"no reply after the end of the message: {type(exc).__name__}: {exc}"[:500],
+                raw=raw,
+                location=where,
             ) from None
+        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+        if 500 <= code < 600:
+            self._reset(client)
+            raise MailUndelivered(
+                f"邮件被拒收 (message rejected): {what}: the SMTP server {self.conn.display()} replied "
+                f"{code} {text} to the message. Recorded as rejected, not sent again automatically.",
+                status="rejected",
+                reply=f"{code} {text}"[:500],
+                raw=raw,
+                location=where,
+            )
+        if code != 250:  # 4xx: the server says it did not take the message
+            self._reset(client)
+            raise self._fail(f"{what} was not accepted", smtplib.SMTPDataError(code, reply))
         if refused:
             # accepted for the others: it is sent; the refused addresses are for the operator to fix
-            log.warning(
-                "SMTP %s refused some recipients of %s: %s", self.conn.host, msg["Message-ID"], refused
-            )
-        return f"smtp://{self.conn.host}:{self.conn.port}"
+            log.warning("SMTP %s refused some recipients of %s: %s", self.conn.host, message_id, refused)
+        return where
+
+    @staticmethod
+    def _reset(client: smtplib.SMTP) -> None:
+        try:
+            client.rset()
+        except (OSError, smtplib.SMTPException):
+            client.close()
+
+
+def flatten(msg: Message) -> bytes:
+    """The message as it goes on the wire (CRLF line ends), as smtplib's send_message writes it."""
+    import io
+    from email.generator import BytesGenerator
+
+    with io.BytesIO() as out:
+        BytesGenerator(out).flatten(msg, linesep="\r\n")
+        return out.getvalue()
 
 
 class OutboxTransport(Transport):
@@ -320,11 +430,16 @@ class OutboxTransport(Transport):
         self.from_email = from_email
 
     def deliver(self, msg: Message, recipients: Sequence[str], *, label: str) -> str:
+        return self.deliver_bytes(
+            msg.as_bytes(policy=compat32.clone(linesep="\r\n")), recipients, message_id="", label=label
+        )
+
+    def deliver_bytes(self, raw: bytes, recipients: Sequence[str], *, message_id: str, label: str) -> str:
         self.folder.mkdir(parents=True, exist_ok=True)
         target = self.folder / f"{label}_{uuid.uuid4().hex[:8]}.eml"
         tmp = target.with_name("." + target.name + ".tmp")
         try:
-            tmp.write_bytes(msg.as_bytes(policy=compat32.clone(linesep="\r\n")))
+            tmp.write_bytes(raw)
             os.replace(tmp, target)  # a reader never sees half a file
         except OSError as exc:
             tmp.unlink(missing_ok=True)

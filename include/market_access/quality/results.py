@@ -30,6 +30,9 @@ alter table ops.quality_runs add constraint quality_runs_status_check
     check (status in ('running', 'succeeded', 'incomplete', 'failed'));
 comment on table ops.quality_runs is
     '数据质量检查运行: 每次运行一行 (data_date 为北京时间的数据日期; status running/succeeded/incomplete/failed)';
+alter table ops.quality_runs add column if not exists error text;
+comment on column ops.quality_runs.error is
+    '失败原因 (status failed): 运行中的错误, 或 "运行中断" — 如数仓在运行中重启, 由下一次运行标记 (why a run failed)';
 comment on column ops.quality_runs.not_checked is
     '未能检查的关系及原因 (incomplete 时非空): [{"relation": …, "reason": missing|empty|no_rules, "reason_zh": …}]';
 
@@ -183,10 +186,31 @@ def finish_run(
         )
 
 
-def fail_run(conn: psycopg.Connection, run_id: str, finished_at: datetime) -> None:
+def fail_run(conn: psycopg.Connection, run_id: str, finished_at: datetime, error: str | None = None) -> None:
     with conn.transaction():
         conn.execute("set local role loader")
         conn.execute(
-            "update ops.quality_runs set status = 'failed', finished_at = %s where run_id = %s",
-            (finished_at, run_id),
+            "update ops.quality_runs set status = 'failed', finished_at = %s, error = %s "
+            "where run_id = %s and status = 'running'",
+            (finished_at, error, run_id),
         )
+
+
+ABANDONED_ZH = (
+    "运行中断: 该运行未能结束 (进程被终止或数仓在运行中重启), 由下一次运行 {run_id} 标记为失败; "
+    "其结果未保存 (interrupted: the run never finished; marked failed by the next run)"
+)
+
+
+def abandon_stale_runs(conn: psycopg.Connection, by_run: str, now: datetime) -> list[str]:
+    """Mark 'running' runs failed: called by a run holding the quality lock, so none of them is
+    still alive (its process was killed, or the warehouse restarted under it and the failure could
+    not be recorded). Returns their run ids."""
+    with conn.transaction():
+        conn.execute("set local role loader")
+        rows = conn.execute(
+            "update ops.quality_runs set status = 'failed', finished_at = %s, error = %s "
+            "where status = 'running' and run_id <> %s returning run_id",
+            (now, ABANDONED_ZH.format(run_id=by_run), by_run),
+        ).fetchall()
+    return [r[0] for r in rows]

@@ -109,23 +109,46 @@ def run_quality(
         results_mod.ensure_tables(conn)
         # one run at a time per warehouse: batch tables and the GX working copy are shared
         conn.execute("select pg_advisory_lock(hashtext(%s))", (LOCK,))
+        for stale in results_mod.abandon_stale_runs(conn, run_id, started):
+            log.warning("quality run %s never finished (interrupted): marked failed", stale)
+        _cleanup(conn)  # batch tables an interrupted run left behind
         results_mod.start_run(conn, run_id, started, as_of, str(docs_dir))
         try:
             catalogue = catalogue_mod.load(settings.quality_rules_file)
             summary = _run(conn, cfg, settings, catalogue, run_id, as_of, departments, started, t0, timings)
-        except BaseException:
+        except BaseException as exc:
             log.exception("quality run %s failed", run_id)
-            try:
-                results_mod.fail_run(conn, run_id, datetime.now(UTC))
-            finally:
-                _cleanup(conn)
+            _record_failure(conn, cfg, run_id, exc)
             raise
         finally:
             # the connection string (with its password) lives in this process's environment only
             # while GX needs it
             os.environ.pop(CONNECTION_ENV, None)
-            conn.execute("select pg_advisory_unlock(hashtext(%s))", (LOCK,))
+            if not conn.broken:  # a broken session (the server restarted) has lost its locks already
+                conn.execute("select pg_advisory_unlock(hashtext(%s))", (LOCK,))
     return summary
+
+
+def _record_failure(conn: psycopg.Connection, cfg: WarehouseConfig, run_id: str, exc: BaseException) -> None:
+    """Status 'failed' with the error, on the run's connection or, when the server dropped it (a
+    restart), on a new one as soon as the server is back. If even that fails the row stays
+    'running' until the next run marks it failed (abandon_stale_runs): never 'succeeded'."""
+    error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:1000]
+    if cfg.password:
+        error = error.replace(cfg.password, "***")
+    if not conn.broken:
+        try:
+            results_mod.fail_run(conn, run_id, datetime.now(UTC), error)
+            _cleanup(conn)
+            return
+        except psycopg.Error:  # the session died under the run (it may not have noticed yet)
+            pass
+    try:
+        with warehouse.connect_when_up(cfg, within=60, autocommit=True) as fresh:
+            results_mod.fail_run(fresh, run_id, datetime.now(UTC), error)
+            _cleanup(fresh)
+    except psycopg.Error:
+        log.warning("quality run %s: could not record the failure; the next run marks it failed", run_id)
 
 
 def _cleanup(conn: psycopg.Connection) -> None:
