@@ -161,10 +161,20 @@ class Project:
         quiet()
         return gx.get_context(mode="file", context_root_dir=str(self.root))
 
-    def clear_docs(self) -> None:
-        """The docs folder shows the latest run only."""
-        for section in ("validations", "expectations", "static"):
+    def clear_docs(self, keep: set[str] | frozenset[str] = frozenset()) -> None:
+        """The docs folder shows the latest run only, plus the pages in `keep` (relative to the docs
+        folder): those of the results an incremental run carries forward."""
+        for section in ("expectations", "static"):
             shutil.rmtree(self.docs_dir / section, ignore_errors=True)
+        validations = self.docs_dir / "validations"
+        if keep and validations.is_dir():
+            for p in sorted(validations.rglob("*"), key=lambda p: -len(p.parts)):
+                if p.is_file() and p.relative_to(self.docs_dir).as_posix() not in keep:
+                    p.unlink()
+                elif p.is_dir() and not any(p.iterdir()):
+                    p.rmdir()
+        else:
+            shutil.rmtree(validations, ignore_errors=True)
         self.docs_dir.mkdir(parents=True, exist_ok=True)
 
     def build_index(self) -> Path:
