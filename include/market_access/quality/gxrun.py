@@ -53,7 +53,9 @@ def sqlalchemy_url(cfg: WarehouseConfig) -> str:
     from sqlalchemy.engine import URL
 
     query: dict[str, str] = {
-        "options": f"-c search_path={SCHEMA}",
+        # no parallel scans: the rows of a department's batch come in the table's order (its examples
+        # are the same in every run), and two cores are busy with two departments already
+        "options": f"-c search_path={SCHEMA} -c max_parallel_workers_per_gather=0",
         "application_name": "market_access_quality",
     }
     host: str | None = cfg.host
