@@ -35,6 +35,7 @@ RESULT_COLUMNS = (
 
 def main(argv: list[str] | None = None) -> int:
     from market_access import warehouse
+    from market_access.dbt import grant_transformer
     from market_access.quality import run_quality
     from market_access.settings import Settings
 
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             conn.execute(f'drop database if exists "{name}"')
             conn.execute(f'create database "{name}" template "{cfg.dbname}"')
         copy = dataclasses.replace(cfg, dbname=name)
+        with warehouse.connect(copy, autocommit=True) as conn:
+            grant_transformer(conn)  # a database's own grants are not copied from its template
         try:
             if label == "incremental":
                 with warehouse.connect(copy, autocommit=True) as conn:

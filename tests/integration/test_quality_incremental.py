@@ -27,13 +27,17 @@ from test_sync import make_servers, sync_everything  # sibling modules: pytest p
 from warehouse_world import prepare, scratch_database
 
 from market_access import warehouse
-from market_access.dbt import run_dbt
+from market_access.dbt import grant_transformer, run_dbt
 from market_access.quality import catalogue as catalogue_mod
 from market_access.quality import incremental, run_quality
 from market_access.settings import Settings
 from market_access.simulators import submissions as sim_submissions
 from market_access.simulators.world import World
 from market_access.submissions.inbox import process_inbox
+
+# the module's fixture makes three quality runs and three dbt builds: more than the suite's 900 s
+# per test on a busy machine
+pytestmark = pytest.mark.timeout(1800)
 
 BUILD = [
     "build",
@@ -119,7 +123,10 @@ def clone(pg_server, source: warehouse.WarehouseConfig, name: str) -> warehouse.
             (source.dbname,),
         )
         conn.execute(f'create database "{name}" template "{source.dbname}"')
-    return dataclasses.replace(source, dbname=name)
+    twin = dataclasses.replace(source, dbname=name)
+    with warehouse.connect(twin, autocommit=True) as conn:
+        grant_transformer(conn)  # a database's own grants are not copied from its template
+    return twin
 
 
 def drop(pg_server, name: str) -> None:

@@ -224,6 +224,13 @@ def validate(
         t = time.monotonic()
         result = checkpoint.run(batch_parameters={DEPT_COLUMN: dept_code})
         spent["checkpoints"] += time.monotonic() - t
+        log.info(
+            "department %s: %d suite(s), %d rule(s) validated in %.2f s",
+            dept_code,
+            len(specs),
+            sum(len(s.rules) for s in specs),
+            time.monotonic() - t,
+        )
         t = time.monotonic()
         for key, suite_result in result.run_results.items():
             spec = by_suite[suite_result.suite_name]
