@@ -7,6 +7,10 @@
   (default `.local/quality/data_docs`). Emits `ops.quality_results`, which schedules
   `publish_marts`: blocking row failures are left out of the indicators, blocking dataset
   failures mark the department's indicators 待核实.
+  Incremental: the rules over a department's own records are carried forward from the previous
+  run where that department's data of the asset is unchanged (marked `carried_from` in
+  `ops.quality_results`); rules that depend on the date or on the whole dataset run every time.
+  Trigger with the param `full_run: true` (or set `QUALITY_FULL_RUN=1`) for a full run.
 - `send_alerts`: one zh-CN mail per department with failures (none to the others), one summary to
   the 数据管理局; an unchanged failure at most once a day; a failure persisting past
   `ALERT_ESCALATE_AFTER_DAYS` is copied to the 发改局. Through the `smtp_default` connection, or
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import Asset, dag, get_current_context, task
+from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from market_access.orchestration import quality
 from market_access.orchestration import warehouse as wh
@@ -34,12 +38,20 @@ from market_access.orchestration.defaults import default_args, start_date
     tags=["quality", "great_expectations", "alerts"],
     doc_md=__doc__,
     default_args=default_args(timedelta(minutes=30), exponential_backoff=False),
+    params={
+        "full_run": Param(
+            False, type="boolean", description="全量检查: 不沿用上一次运行的结果 (validate everything)"
+        )
+    },
 )
 def data_quality():
     @task(outlets=[Asset(wh.QUALITY_ASSET)])
     def run_quality() -> dict:
         """Validate every department's staging data; the run's id and counts go to XCom."""
-        return quality.run_quality(get_current_context().get("logical_date"))
+        context = get_current_context()
+        return quality.run_quality(
+            context.get("logical_date"), full_run=bool((context.get("params") or {}).get("full_run"))
+        )
 
     @task
     def send_alerts(run: dict) -> dict:

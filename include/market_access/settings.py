@@ -228,6 +228,11 @@ class Settings:
         """Processes that validate departments side by side (QUALITY_WORKERS; 1 = in the caller)."""
         return _env_int("QUALITY_WORKERS", min(os.cpu_count() or 1, 2), 1, 16)
 
+    @property
+    def quality_full_run(self) -> bool:
+        """QUALITY_FULL_RUN=1: validate every rule of every department, carry nothing forward."""
+        return _env("QUALITY_FULL_RUN", "").strip().lower() in ("1", "true", "yes", "on")
+
 
 def settings() -> Settings:
     return Settings()

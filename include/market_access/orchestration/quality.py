@@ -16,14 +16,17 @@ def as_of_date(logical: datetime | None) -> date:
     return logical.astimezone(BEIJING).date()
 
 
-def run_quality(logical: datetime | None = None) -> dict:
+def run_quality(logical: datetime | None = None, full_run: bool = False) -> dict:
     """Validate staging per department; a failed run raises (its run row says 'failed'). A run that
     could not check some relation ends 'incomplete' and the task still succeeds: it is logged and
-    listed in the run's row, the bureau's summary and `make run`'s summary."""
+    listed in the run's row, the bureau's summary and `make run`'s summary. Incremental (results
+    of unchanged data carried from the previous run) unless `full_run` (the DAG param) or
+    QUALITY_FULL_RUN is set."""
     from market_access.orchestration.connections import warehouse_config
     from market_access.quality import run_quality as run
 
-    summary = run(warehouse_config(), settings=settings(), as_of=as_of_date(logical))
+    full = bool(full_run) or settings().quality_full_run
+    summary = run(warehouse_config(), settings=settings(), as_of=as_of_date(logical), full=full)
     failed = [d for d in summary.departments if d.rules_failed]
     return {
         "run_id": summary.run_id,
@@ -35,6 +38,11 @@ def run_quality(logical: datetime | None = None) -> dict:
         "departments_failing": len(failed),
         "data_docs_dir": summary.data_docs_dir,
         "not_checked": [dict(n) for n in summary.not_checked],
+        "mode": summary.mode,
+        "mode_reason_zh": summary.mode_reason_zh,
+        "base_run_id": summary.base_run_id,
+        "results_revalidated": summary.revalidated,
+        "results_carried": summary.carried,
     }
 
 

@@ -64,6 +64,10 @@ def render_summary(summary) -> str:
         *(line(r) for r in rows),
         line(["-" * w for w in widths]),
         line(total),
+        f"检查方式 mode: {summary.mode}, 本次检查 re-validated {summary.revalidated} 条结果, "
+        f"沿用 carried {summary.carried} 条"
+        + (f" (自 from {summary.base_run_id})" if summary.base_run_id else "")
+        + f"; {summary.mode_reason_zh}",
         f"Data Docs: {summary.data_docs_dir}/index.html (各部门 per department: {summary.data_docs_dir}/departments/)",
     ]
     if summary.unresolved:
@@ -80,7 +84,9 @@ def cmd_run(args) -> int:
     cfg = warehouse.configured() or warehouse.start_embedded(s.pgdata)
     departments = [c.strip() for c in args.departments.split(",") if c.strip()] if args.departments else None
     try:
-        summary = run_quality(cfg, settings=s, as_of=args.as_of, departments=departments)
+        summary = run_quality(
+            cfg, settings=s, as_of=args.as_of, departments=departments, full=True if args.full else None
+        )
     except (CatalogueError, QualityConfigError) as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -99,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         help="data date YYYY-MM-DD (default: today, Beijing)",
     )
     run.add_argument("--departments", default=None, help="comma-separated dept_codes (default: all)")
+    run.add_argument(
+        "--full", action="store_true", help="validate everything, carry nothing forward (QUALITY_FULL_RUN=1)"
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="log progress")
     run.set_defaults(func=cmd_run)
     args = parser.parse_args(argv)

@@ -53,7 +53,9 @@ def sqlalchemy_url(cfg: WarehouseConfig) -> str:
     from sqlalchemy.engine import URL
 
     query: dict[str, str] = {
-        "options": f"-c search_path={SCHEMA}",
+        # no parallel scans: the rows of a department's batch come in the table's order (its examples
+        # are the same in every run), and two cores are busy with two departments already
+        "options": f"-c search_path={SCHEMA} -c max_parallel_workers_per_gather=0",
         "application_name": "market_access_quality",
     }
     host: str | None = cfg.host
@@ -161,10 +163,20 @@ class Project:
         quiet()
         return gx.get_context(mode="file", context_root_dir=str(self.root))
 
-    def clear_docs(self) -> None:
-        """The docs folder shows the latest run only."""
-        for section in ("validations", "expectations", "static"):
+    def clear_docs(self, keep: set[str] | frozenset[str] = frozenset()) -> None:
+        """The docs folder shows the latest run only, plus the pages in `keep` (relative to the docs
+        folder): those of the results an incremental run carries forward."""
+        for section in ("expectations", "static"):
             shutil.rmtree(self.docs_dir / section, ignore_errors=True)
+        validations = self.docs_dir / "validations"
+        if keep and validations.is_dir():
+            for p in sorted(validations.rglob("*"), key=lambda p: -len(p.parts)):
+                if p.is_file() and p.relative_to(self.docs_dir).as_posix() not in keep:
+                    p.unlink()
+                elif p.is_dir() and not any(p.iterdir()):
+                    p.rmdir()
+        else:
+            shutil.rmtree(validations, ignore_errors=True)
         self.docs_dir.mkdir(parents=True, exist_ok=True)
 
     def build_index(self) -> Path:
@@ -212,6 +224,13 @@ def validate(
         t = time.monotonic()
         result = checkpoint.run(batch_parameters={DEPT_COLUMN: dept_code})
         spent["checkpoints"] += time.monotonic() - t
+        log.info(
+            "department %s: %d suite(s), %d rule(s) validated in %.2f s",
+            dept_code,
+            len(specs),
+            sum(len(s.rules) for s in specs),
+            time.monotonic() - t,
+        )
         t = time.monotonic()
         for key, suite_result in result.run_results.items():
             spec = by_suite[suite_result.suite_name]

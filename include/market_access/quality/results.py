@@ -104,6 +104,7 @@ class ResultRow:
     deadline_zh: str | None
     data_docs_page: str | None
     basis_zh: str | None = None
+    carried_from: str | None = None  # the run that validated it, when carried forward (incremental.py)
 
 
 def ensure_tables(conn: psycopg.Connection) -> None:
@@ -115,17 +116,25 @@ def ensure_tables(conn: psycopg.Connection) -> None:
         conn.execute("select pg_advisory_xact_lock(hashtext('market_access.quality.ddl'))")
         conn.execute("set local role loader")
         conn.execute(DDL)
+        from market_access.quality.incremental import DDL as INCREMENTAL_DDL
+
+        conn.execute(INCREMENTAL_DDL)
 
 
 def start_run(
-    conn: psycopg.Connection, run_id: str, started_at: datetime, data_date: date, docs_dir: str
+    conn: psycopg.Connection,
+    run_id: str,
+    started_at: datetime,
+    data_date: date,
+    docs_dir: str,
+    departments: list[str] | None = None,
 ) -> None:
     with conn.transaction():
         conn.execute("set local role loader")
         conn.execute(
-            "insert into ops.quality_runs (run_id, started_at, data_date, status, data_docs_dir) "
-            "values (%s, %s, %s, 'running', %s)",
-            (run_id, started_at, data_date, docs_dir),
+            "insert into ops.quality_runs (run_id, started_at, data_date, status, data_docs_dir, departments) "
+            "values (%s, %s, %s, 'running', %s, %s)",
+            (run_id, started_at, data_date, docs_dir, sorted(departments) if departments else None),
         )
 
 
@@ -138,9 +147,13 @@ def finish_run(
     *,
     status: str = "succeeded",
     not_checked: list[dict] | tuple = (),
+    fingerprints: dict[tuple[str, str], tuple[str, int]] | None = None,
+    run_info: dict | None = None,
 ) -> None:
     """Results, failing records (rule_id, asset, dept_code, record_id, severity), the run's status
-    ('succeeded', or 'incomplete' with what was not checked and why), in one transaction."""
+    ('succeeded', or 'incomplete' with what was not checked and why), its data fingerprints
+    ((asset, dept_code) → (md5, rows)) and how it validated (`run_info`: mode, base_run_id,
+    config_fingerprint, validation), in one transaction."""
     if status not in ("succeeded", "incomplete"):
         raise ValueError(f"a finished run is succeeded or incomplete, not {status!r}")
     with conn.transaction(), conn.cursor() as cur:
@@ -148,7 +161,7 @@ def finish_run(
         with cur.copy(
             "copy ops.quality_results (run_id, rule_id, dept_code, asset, source, level, category, severity, "
             "success, evaluated_count, failed_count, failed_share, sample_record_ids, observed_on, observed, "
-            "description_zh, fix_zh, deadline_zh, data_docs_page, basis_zh) from stdin"
+            "description_zh, fix_zh, deadline_zh, data_docs_page, basis_zh, carried_from) from stdin"
         ) as copy:
             for r in results:
                 copy.write_row(
@@ -173,6 +186,7 @@ def finish_run(
                         r.deadline_zh,
                         r.data_docs_page,
                         r.basis_zh,
+                        r.carried_from,
                     )
                 )
         with cur.copy(
@@ -180,9 +194,25 @@ def finish_run(
         ) as copy:
             for rule_id, asset, dept_code, record_id, severity in failures:
                 copy.write_row((run_id, rule_id, asset, dept_code, record_id, severity))
+        with cur.copy(
+            "copy ops.quality_fingerprints (run_id, asset, dept_code, fingerprint, rows) from stdin"
+        ) as copy:
+            for (asset, dept_code), (fp, n) in sorted((fingerprints or {}).items()):
+                copy.write_row((run_id, asset, dept_code, fp, n))
+        info = run_info or {}
         cur.execute(
-            "update ops.quality_runs set status = %s, finished_at = %s, not_checked = %s where run_id = %s",
-            (status, finished_at, Jsonb(list(not_checked)), run_id),
+            "update ops.quality_runs set status = %s, finished_at = %s, not_checked = %s, mode = %s, "
+            "base_run_id = %s, config_fingerprint = %s, validation = %s where run_id = %s",
+            (
+                status,
+                finished_at,
+                Jsonb(list(not_checked)),
+                info.get("mode"),
+                info.get("base_run_id"),
+                info.get("config_fingerprint"),
+                Jsonb(info.get("validation")) if info.get("validation") is not None else None,
+                run_id,
+            ),
         )
 
 

@@ -22,7 +22,7 @@ import psycopg
 from market_access import warehouse
 from market_access.quality import batches as batches_mod
 from market_access.quality import catalogue as catalogue_mod
-from market_access.quality import failing_rows
+from market_access.quality import failing_rows, incremental
 from market_access.quality import results as results_mod
 from market_access.quality import suites as suites_mod
 from market_access.quality.catalogue import CATEGORY_ZH, FEEDS_ASSET, SEVERITY_ZH, Catalogue, Rule
@@ -69,6 +69,13 @@ class RunSummary:
     unresolved: dict[str, int] = field(default_factory=dict)  # asset → records of no known department
     # what the run could not check, and why: {"relation", "reason" (missing|empty|no_rules), "reason_zh"}
     not_checked: tuple[dict, ...] = ()
+    # incremental runs (incremental.py): full | incremental, the run results were carried from,
+    # why the run was full, result rows validated by this run and carried forward
+    mode: str = "full"
+    base_run_id: str | None = None
+    mode_reason_zh: str = ""
+    revalidated: int = 0
+    carried: int = 0
 
     @property
     def rules_evaluated(self) -> int:
@@ -94,11 +101,18 @@ def run_quality(
     settings: Settings | None = None,
     as_of: date | None = None,
     departments: list[str] | None = None,
+    full: bool | None = None,
 ) -> RunSummary:
     """Check every department's data against the rule catalogue, as of `as_of` (Beijing date,
     default today); store the results in ops and Data Docs. Raises when the run fails (the run row
-    then says 'failed' and no result of it is stored)."""
+    then says 'failed' and no result of it is stored).
+
+    Incremental unless `full` (default: QUALITY_FULL_RUN) or in doubt: the `records` rules of a
+    (department, asset) whose data is unchanged since the previous run are carried forward from it;
+    every other rule is validated (incremental.py)."""
     settings = settings or Settings()
+    if full is None:
+        full = settings.quality_full_run
     as_of = as_of or beijing_today()
     started = datetime.now(UTC)
     t0 = time.monotonic()
@@ -112,10 +126,12 @@ def run_quality(
         for stale in results_mod.abandon_stale_runs(conn, run_id, started):
             log.warning("quality run %s never finished (interrupted): marked failed", stale)
         _cleanup(conn)  # batch tables an interrupted run left behind
-        results_mod.start_run(conn, run_id, started, as_of, str(docs_dir))
+        results_mod.start_run(conn, run_id, started, as_of, str(docs_dir), departments)
         try:
             catalogue = catalogue_mod.load(settings.quality_rules_file)
-            summary = _run(conn, cfg, settings, catalogue, run_id, as_of, departments, started, t0, timings)
+            summary = _run(
+                conn, cfg, settings, catalogue, run_id, as_of, departments, started, t0, timings, full=full
+            )
         except BaseException as exc:
             log.exception("quality run %s failed", run_id)
             _record_failure(conn, cfg, run_id, exc)
@@ -169,6 +185,8 @@ def _run(
     started: datetime,
     t0: float,
     timings: dict[str, float],
+    *,
+    full: bool = False,
 ) -> RunSummary:
     def lap(name: str) -> None:
         timings[name] = round(time.monotonic() - t0 - sum(timings.values()), 2)
@@ -197,18 +215,33 @@ def _run(
         missing=missing,
     )
     lap("batch_tables")
-    gx_import.join()
     rows = {rel: b.rows for rel, b in built.items()}
     plan = suites_mod.plan(catalogue, directory, rows, departments)
     asset_names = {rel: b.name for rel, b in built.items()}
+
+    # which (asset, department) data changed since the previous run; carry the others' records rules
+    config_fp = incremental.config_fingerprint(conn, settings.quality_rules_file)
+    decision = incremental.decide(conn, run_id, as_of, config_fp, force_full=full, departments=departments)
+    classes = incremental.classes(catalogue)
+    fingerprints: dict[tuple[str, str], tuple[str, int]] = {}
+    for relation, b in built.items():
+        for dept, fp in incremental.fingerprints(conn, b, catalogue).items():
+            fingerprints[(relation, dept)] = fp
+    carried_rows: list[results_mod.ResultRow] = []
+    carried_failures: list[tuple[str, str, str, str, str]] = []
+    if decision.mode == "incremental":
+        plan, carried_rows, carried_failures = _carry(conn, decision, plan, classes, fingerprints)
+    lap("fingerprints")
+    gx_import.join()
 
     project = Project(
         settings.quality_gx_config_dir, _work_dir(settings, run_id), settings.quality_data_docs_dir
     )
     project.create(cfg, {b.name: b.table for b in built.values() if not b.missing})
-    project.clear_docs()
+    # the carried results keep their Data Docs pages (of the run that validated them)
+    project.clear_docs(keep={r.data_docs_page for r in carried_rows if r.data_docs_page})
     lap("gx_project")
-    outcomes = _validate_all(project, plan, asset_names, settings.quality_workers)
+    outcomes = _validate_all(project, plan, asset_names, settings.quality_workers) if plan else []
     lap("validate")
     errors = [o for o in outcomes if o.error]
     if errors:
@@ -226,7 +259,27 @@ def _run(
     names = {d.code: d.name for d in directory}
     lap("data_docs")
 
-    result_rows, failures = _results(catalogue, built, outcomes, as_of)
+    validated_rows, failures = _results(catalogue, built, outcomes, as_of)
+    result_rows = sorted([*validated_rows, *carried_rows], key=lambda r: (r.dept_code, r.rule_id))
+    failures = [*failures, *carried_failures]
+    validation = {
+        "mode": decision.mode,
+        "reason_zh": decision.reason_zh,
+        "revalidated": len(validated_rows),
+        "carried": len(carried_rows),
+        "rule_classes": {c: sum(v == c for v in classes.values()) for c in incremental.RULE_CLASSES},
+        "timings": dict(timings),  # seconds per stage, up to the Data Docs
+        # (asset, department) pairs whose records rules were validated again: data changed or new
+        "records_revalidated": sorted(
+            {
+                f"{r.asset}|{r.dept_code}"
+                for r in validated_rows
+                if classes.get(r.rule_id) == incremental.RECORDS
+            }
+        )
+        if decision.mode == "incremental"
+        else None,
+    }
     dept_pages = _department_pages(project.docs_dir, run_id, as_of, names, result_rows, catalogue)
     by_dept: dict[str, list[results_mod.ResultRow]] = defaultdict(list)
     for r in result_rows:
@@ -245,7 +298,7 @@ def _run(
         for code, rs in sorted(by_dept.items())
     )
     not_checked = not_checked_relations(catalogue, built, directory, departments, conn=conn)
-    if not result_rows:
+    if not validated_rows:  # everything carried or nothing to check: this run checked nothing itself
         not_checked.append(
             {
                 "relation": None,
@@ -267,10 +320,28 @@ def _run(
         timings=timings,
         unresolved={rel: b.unresolved for rel, b in built.items() if b.unresolved},
         not_checked=tuple(not_checked),
+        mode=decision.mode,
+        base_run_id=decision.base_run_id,
+        mode_reason_zh=decision.reason_zh,
+        revalidated=len(validated_rows),
+        carried=len(carried_rows),
     )
     # the last thing that may fail: results, failing records and the status in one transaction
     results_mod.finish_run(
-        conn, run_id, finished, result_rows, failures, status=status, not_checked=not_checked
+        conn,
+        run_id,
+        finished,
+        result_rows,
+        failures,
+        status=status,
+        not_checked=not_checked,
+        fingerprints=fingerprints,
+        run_info={
+            "mode": decision.mode,
+            "base_run_id": decision.base_run_id,
+            "config_fingerprint": config_fp,
+            "validation": validation,
+        },
     )
     _cleanup(conn)
     lap("store")
@@ -278,16 +349,86 @@ def _run(
     for n in not_checked:
         log.warning("quality run %s: not checked %s: %s", run_id, n["relation"] or "-", n["reason_zh"])
     log.info(
-        "quality run %s (as of %s): %s, %d results, %d failed, %.1f s %s",
+        "quality run %s (as of %s): %s, %d results, %d failed, %s: %d re-validated, %d carried from %s (%s), %.1f s %s",
         run_id,
         as_of,
         status,
         len(result_rows),
         sum(not r.success for r in result_rows),
+        decision.mode,
+        len(validated_rows),
+        len(carried_rows),
+        decision.base_run_id or "-",
+        decision.reason_zh,
         summary.duration_seconds,
         timings,
     )
     return summary
+
+
+_CARRIED_COLUMNS = (
+    "rule_id, dept_code, asset, source, level, category, severity, success, evaluated_count, failed_count, "
+    "failed_share, sample_record_ids, observed_on, observed, description_zh, fix_zh, deadline_zh, "
+    "data_docs_page, basis_zh, coalesce(carried_from, run_id)"
+)
+
+
+def _carry(
+    conn: psycopg.Connection,
+    decision: incremental.Decision,
+    plan: dict[str, list[suites_mod.SuiteSpec]],
+    classes: dict[str, str],
+    fingerprints: dict[tuple[str, str], tuple[str, int]],
+) -> tuple[
+    dict[str, list[suites_mod.SuiteSpec]], list[results_mod.ResultRow], list[tuple[str, str, str, str, str]]
+]:
+    """Take the `records` rules of every suite whose data is unchanged since the base run out of the
+    plan and carry the base run's results (and failing records) of them instead. A suite is carried
+    only when the base holds a result for each of those rules; otherwise it is validated."""
+    base = decision.base_run_id
+    stored: dict[tuple[str, str], list[tuple]] = defaultdict(list)
+    for row in conn.execute(f"select {_CARRIED_COLUMNS} from ops.quality_results where run_id = %s", (base,)):
+        stored[(row[2], row[1])].append(row)
+    new_plan: dict[str, list[suites_mod.SuiteSpec]] = {}
+    carried: list[results_mod.ResultRow] = []
+    pairs: list[tuple[str, str, list[str]]] = []
+    for code, specs in plan.items():
+        kept = []
+        for spec in specs:
+            key = (spec.relation, code)
+            records = [r.id for r in spec.rules if classes.get(r.id) == incremental.RECORDS]
+            old = {row[0]: row for row in stored.get(key, ()) if row[0] in records}
+            unchanged = key in fingerprints and decision.base_fingerprints.get(key) == fingerprints[key]
+            if not records or not unchanged or set(old) != set(records):
+                kept.append(spec)
+                continue
+            carried.extend(
+                results_mod.ResultRow(*row[:11], tuple(row[11] or ()), *row[12:19], carried_from=row[19])
+                for row in (old[r] for r in records)
+            )
+            pairs.append((spec.relation, code, records))
+            rest = tuple(r for r in spec.rules if classes.get(r.id) != incremental.RECORDS)
+            if rest:
+                kept.append(dataclasses.replace(spec, rules=rest))
+        if kept:
+            new_plan[code] = kept
+    failures: list[tuple[str, str, str, str, str]] = []
+    if pairs:
+        wanted = {(asset, dept, rule) for asset, dept, rules in pairs for rule in rules}
+        for rule_id, asset, dept, record_id, severity in conn.execute(
+            "select rule_id, asset, dept_code, record_id, severity from ops.quality_row_failures where run_id = %s",
+            (base,),
+        ):
+            if (asset, dept, rule_id) in wanted:
+                failures.append((rule_id, asset, dept, record_id, severity))
+    log.info(
+        "quality: %d suite(s) unchanged since %s: %d result(s) carried; %d department(s) to validate",
+        len(pairs),
+        base,
+        len(carried),
+        len(new_plan),
+    )
+    return new_plan, carried, failures
 
 
 def not_checked_relations(
@@ -542,13 +683,14 @@ def _department_pages(
         for r in rs:
             link = f'<a href="../{html.escape(r.data_docs_page)}">GX</a>' if r.data_docs_page else ""
             state = '<span class="ok">通过</span>' if r.success else '<span class="fail">未通过</span>'
+            checked = f"沿用 {html.escape(r.carried_from)}" if r.carried_from else "本次检查"
             lines.append(
                 "<tr>"
                 f"<td>{html.escape(r.rule_id)}</td><td>{state}</td><td>{SEVERITY_ZH[r.severity]}</td>"
                 f"<td>{CATEGORY_ZH.get(r.category, r.category)}</td><td>{html.escape(r.description_zh)}</td>"
                 f"<td>{r.failed_count} / {r.evaluated_count}</td><td>{html.escape(r.observed or '')}</td>"
                 f"<td>{html.escape('; '.join(x for x in (r.deadline_zh, r.basis_zh) if x))}</td><td>{html.escape(r.fix_zh)}</td>"
-                f"<td>{html.escape(', '.join(r.sample_record_ids))}</td><td>{link}</td></tr>"
+                f"<td>{html.escape(', '.join(r.sample_record_ids))}</td><td>{link}</td><td>{checked}</td></tr>"
             )
         failed = sum(not r.success for r in rs)
         title = f"{html.escape(names.get(code, code))} ({code}) 数据质量检查结果"
@@ -557,7 +699,7 @@ def _department_pages(
             f"<h1>{title}</h1><p>运行 {html.escape(run_id)}, 数据日期 {as_of}; 规则 {len(rs)} 条, 未通过 {failed} 条。"
             "<a href='index.html'>全部部门</a> · <a href='../index.html'>Great Expectations Data Docs</a></p>"
             "<table><tr><th>规则</th><th>结果</th><th>级别</th><th>类别</th><th>说明</th><th>不符合/检查</th>"
-            "<th>观测</th><th>时限/依据</th><th>整改要求</th><th>示例记录</th><th>详情</th></tr>"
+            "<th>观测</th><th>时限/依据</th><th>整改要求</th><th>示例记录</th><th>详情</th><th>核验 (本次/沿用)</th></tr>"
             + "".join(lines)
             + "</table></body></html>"
         )
