@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import shutil
@@ -168,8 +169,6 @@ class Simulators:
         self.proc: subprocess.Popen | None = None
 
     def start(self, advance: int = 0) -> dict[str, SourceConnection]:
-        import json
-
         endpoints = self.state_dir / "endpoints.json"
         endpoints.unlink(missing_ok=True)
         cmd = [
@@ -290,6 +289,25 @@ def run_scale(scale: float, seed: int, tmp: Path) -> dict:
             phase("day_quality", lambda: quality(1))
             phase("day_build", lambda: run_dbt(PUBLISH, cfg, target_path=target))
             out["db_bytes"] = conn.execute("select pg_database_size(current_database())").fetchone()[0]
+            # where the bytes are: per schema, and the largest relations (tables with their indexes)
+            out["schema_bytes"] = dict(
+                conn.execute(
+                    """select n.nspname, sum(pg_total_relation_size(c.oid))::bigint from pg_class c
+                       join pg_namespace n on n.oid = c.relnamespace
+                       where c.relkind in ('r', 'm') and n.nspname not in ('pg_catalog', 'information_schema')
+                       group by 1 order by 2 desc"""
+                ).fetchall()
+            )
+            out["largest"] = [
+                [name, size, rows]
+                for name, size, rows in conn.execute(
+                    """select format('%I.%I', n.nspname, c.relname), pg_total_relation_size(c.oid),
+                              c.reltuples::bigint from pg_class c
+                       join pg_namespace n on n.oid = c.relnamespace
+                       where c.relkind in ('r', 'm') and n.nspname not in ('pg_catalog', 'information_schema')
+                       order by 2 desc limit 12"""
+                )
+            ]
     finally:
         sims.stop()
         warehouse.stop_embedded(pgdata)
@@ -316,6 +334,8 @@ def main() -> None:
         for scale in scales:
             print(f"scale {scale:g}: generating the world …", flush=True)
             results.append(run_scale(scale, args.seed, tmp))
+            # the figures of each scale as soon as they exist (a later scale may run out of time)
+            print("scale-result " + json.dumps(results[-1]), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -329,6 +349,13 @@ def main() -> None:
         print(
             f"{r['scale']:>6g} {r['raw_rows']:>10} {r['day_raw_rows']:>9} {r['db_bytes'] / 2**20:>9.0f} {cells}"
         )
+    last = results[-1]
+    print(
+        f"where the bytes are at scale {last['scale']:g} (MiB): "
+        + ", ".join(f"{k} {v / 2**20:.0f}" for k, v in last["schema_bytes"].items())
+    )
+    for name, size, rows in last["largest"]:
+        print(f"  {name:<60} {size / 2**20:>8.1f} MiB {rows:>10} rows")
     print(
         "quality run statuses: "
         + ", ".join(f"{r['scale']:g}: {'/'.join(r['quality_status'])}" for r in results)
