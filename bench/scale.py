@@ -326,7 +326,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scales", default="0.25,0.5,1,2,4", help="comma list of SIM_SCALE values")
     ap.add_argument("--seed", type=int, default=20260701)
+    ap.add_argument(
+        "--from-log",
+        type=Path,
+        help="print the summary of the `scale-result` lines of an earlier run's output instead of running",
+    )
     args = ap.parse_args()
+    if args.from_log:
+        lines = args.from_log.read_text(encoding="utf-8").splitlines()
+        summarise([json.loads(line.split(" ", 1)[1]) for line in lines if line.startswith("scale-result ")])
+        return
     scales = [float(s) for s in args.scales.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="scale-bench-"))
     results = []
@@ -338,7 +347,10 @@ def main() -> None:
             print("scale-result " + json.dumps(results[-1]), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    summarise(results)
 
+
+def summarise(results: list[dict]) -> None:
     print()
     header = f"{'scale':>6} {'raw rows':>10} {'day rows':>9} {'size MiB':>9} " + " ".join(
         f"{p + ' s':>13} {'MiB':>6}" for p in PHASES
