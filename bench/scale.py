@@ -37,6 +37,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -337,6 +338,8 @@ def main() -> None:
         summarise([json.loads(line.split(" ", 1)[1]) for line in lines if line.startswith("scale-result ")])
         return
     scales = [float(s) for s in args.scales.split(",")]
+    # a `kill` stops the simulators and the embedded server too (the finally blocks), leaving nothing behind
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="scale-bench-"))
     results = []
     try:
