@@ -345,6 +345,121 @@ def test_dependencies_wait_on_health_the_target_reports(compose):
     assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
 
 
+# --- Profile celery: CeleryExecutor as in Airflow's official compose file -------------------------
+
+# What Airflow's own docker-compose.yaml (apache/airflow, airflow-core/docs/howto/docker-compose/
+# docker-compose.yaml, commit 00a1c46d) sets up for CeleryExecutor, copied from it: the executor,
+# the broker (Redis db 0, no password), the result backend (the metadata database through SQLAlchemy's
+# db+postgresql), the worker and Flower commands, the worker's warm-shutdown flag and health check,
+# and the Redis service.
+OFFICIAL_CELERY = {
+    "executor": "CeleryExecutor",
+    "broker_url": "redis://:@redis:6379/0",
+    "result_backend": "db+postgresql://airflow:airflow@postgres/airflow",
+    "worker_command": "celery worker",
+    "flower_command": "celery flower",
+    "worker_env": {"DUMB_INIT_SETSID": "0"},
+    "worker_health": 'celery --app airflow.providers.celery.executors.celery_executor.app inspect ping -d "celery@${HOSTNAME}"',
+    "redis_image": "redis:7.2-bookworm",
+    "redis_health": ["CMD", "redis-cli", "ping"],
+    "flower_health": ["CMD", "curl", "--fail", "http://localhost:5555/"],
+}
+CELERY_SERVICES = ("redis", "airflow-worker", "flower")
+
+
+@pytest.fixture(scope="module")
+def celery(compose) -> dict:
+    """The file resolved as docs/docker.md says to run the profile: AIRFLOW_EXECUTOR=CeleryExecutor."""
+    return interpolate_tree(compose, dict(ENV, AIRFLOW_EXECUTOR="CeleryExecutor"))
+
+
+def test_the_celery_profile_adds_redis_workers_and_flower_and_nothing_else(compose):
+    services = compose["services"]
+    profiled = {name for name, service in services.items() if service.get("profiles")}
+    assert profiled == set(CELERY_SERVICES)
+    for name in CELERY_SERVICES:
+        assert services[name]["profiles"] == ["celery"], name
+    # without the profile the stack is what it was: LocalExecutor (test_airflow_core_settings), and
+    # the scheduler does not need Redis to start
+    assert services["airflow-scheduler"]["depends_on"]["redis"] == {
+        "condition": "service_healthy",
+        "required": False,
+    }
+
+
+def test_celery_wiring_matches_the_official_compose_file(celery):
+    services = celery["services"]
+    official_broker = urlsplit(OFFICIAL_CELERY["broker_url"])
+    official_backend = urlsplit(OFFICIAL_CELERY["result_backend"])
+    for name in (*AIRFLOW_SERVICES, "airflow-worker", "flower"):
+        env = environment(services[name])
+        assert env["AIRFLOW__CORE__EXECUTOR"] == OFFICIAL_CELERY["executor"], name
+        assert env["AIRFLOW__CELERY__BROKER_URL"] == OFFICIAL_CELERY["broker_url"], name
+        assert urlsplit(env["AIRFLOW__CELERY__BROKER_URL"]).hostname in services, name
+        # the result backend: the official one, with the port spelt out and the password from .env
+        backend = urlsplit(env["AIRFLOW__CELERY__RESULT_BACKEND"])
+        assert (backend.scheme, backend.hostname, backend.path, backend.username) == (
+            official_backend.scheme,
+            official_backend.hostname,
+            official_backend.path,
+            official_backend.username,
+        ), name
+        assert backend.password == ENV["AIRFLOW_DB_PASSWORD"] != official_backend.password, name
+        # … which is the metadata database the scheduler uses
+        metadata = urlsplit(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+        assert (backend.hostname, backend.port, backend.path, backend.username, backend.password) == (
+            metadata.hostname,
+            metadata.port,
+            metadata.path,
+            metadata.username,
+            metadata.password,
+        ), name
+    assert official_broker.hostname == "redis" and urlsplit(OFFICIAL_CELERY["broker_url"]).port == 6379
+
+
+def test_celery_worker_and_flower_run_the_official_commands(celery):
+    services = celery["services"]
+    worker, flower, redis = services["airflow-worker"], services["flower"], services["redis"]
+    assert worker["command"] == OFFICIAL_CELERY["worker_command"]
+    assert flower["command"] == OFFICIAL_CELERY["flower_command"]
+    assert OFFICIAL_CELERY["worker_env"].items() <= environment(worker).items()
+    kind, check = worker["healthcheck"]["test"]
+    assert kind == "CMD-SHELL" and check.startswith(OFFICIAL_CELERY["worker_health"])
+    assert flower["healthcheck"]["test"] == OFFICIAL_CELERY["flower_health"]
+    assert redis["image"] == OFFICIAL_CELERY["redis_image"]
+    assert redis["healthcheck"]["test"] == OFFICIAL_CELERY["redis_health"]
+    assert redis["expose"] == ["6379"] and "ports" not in redis, "Redis has no password: never publish it"
+    assert flower["ports"] == [f"127.0.0.1:{ENV['FLOWER_HOST_PORT']}:5555"], (
+        "Flower has no login: loopback only"
+    )
+
+
+def test_a_celery_worker_runs_tasks_like_the_scheduler_does(celery):
+    services = celery["services"]
+    worker, scheduler = services["airflow-worker"], services["airflow-scheduler"]
+    assert worker["image"] == scheduler["image"] and worker["build"] == scheduler["build"]
+    assert worker["volumes"] == scheduler["volumes"], "tasks need the inbox, the state volume and the logs"
+    worker_env, scheduler_env = environment(worker), environment(scheduler)
+    assert {key: worker_env.get(key) for key in scheduler_env} == scheduler_env
+    assert worker["user"] == scheduler["user"]
+    assert "container_name" not in worker, "--scale airflow-worker=N needs generated container names"
+    rules = worker["depends_on"]
+    assert rules["redis"]["condition"] == "service_healthy" and rules["redis"].get("required", True)
+    assert rules["postgres"]["condition"] == "service_healthy"
+    assert rules["airflow-init"]["condition"] == "service_completed_successfully"
+    assert rules["airflow-apiserver"]["condition"] == "service_healthy"
+    flower_rules = services["flower"]["depends_on"]
+    assert flower_rules["redis"]["condition"] == "service_healthy"
+    assert flower_rules["airflow-init"]["condition"] == "service_completed_successfully"
+
+
+def test_the_image_has_the_celery_provider():
+    # the slim official images leave the celery provider (and Flower) out; the full image ships them
+    (base,) = [rest for keyword, rest in dockerfile_instructions() if keyword == "FROM"]
+    requirements = (ROOT / "requirements.in").read_text(encoding="utf-8")
+    assert not base.startswith("apache/airflow:slim-") or "apache-airflow-providers-celery" in requirements
+
+
 # --- Variables and secrets -------------------------------------------------------------------------
 
 
