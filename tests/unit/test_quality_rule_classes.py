@@ -3,6 +3,7 @@ follow from what the rule reads: the date, other records, or only the department
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,22 @@ def test_what_must_run_every_day_is_never_carried(catalogue):
         elif rule.level == "dataset" or (rule.mostly or 1) < 1 or " over (" in text.lower():
             assert kind == incremental.DATASET, rule.id
         elif catalogue.assets[rule.asset].joins:
-            assert kind == incremental.DATASET, rule.id
+            # a joined relation matters to the rules that read it, or when the department comes from it
+            asset = catalogue.assets[rule.asset]
+            aliases = re.findall(r"as (\w+) on", asset.joins)
+            dept = f"{asset.department.code or ''} {asset.department.ref or ''}"
+            if any(f"{a}." in text or f"{a}." in dept for a in aliases):
+                assert kind == incremental.DATASET, rule.id
+
+
+def test_a_join_does_not_make_every_rule_of_its_asset_dataset(catalogue):
+    # config/quality_rules.yml: the licences asset joins the service items only for CR-LIC-006's
+    # has_service_item; CR-LIC-002 (a check digit) reads the licence alone. Inspection results take
+    # their department from the joined task (task.lead_dept_code): every rule there is dataset.
+    assert catalogue.assets["staging.stg_credit__admin_licenses"].joins
+    assert incremental.classify(catalogue.by_id["CR-LIC-002"], catalogue)[0] == incremental.RECORDS
+    assert incremental.classify(catalogue.by_id["CR-LIC-006"], catalogue)[0] == incremental.DATASET
+    assert incremental.classify(catalogue.by_id["RI-RES-001"], catalogue)[0] == incremental.DATASET
 
 
 def test_known_rules_by_hand(catalogue):

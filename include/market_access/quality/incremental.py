@@ -15,8 +15,8 @@ run's result can be carried forward. Every rule has a class:
   out_of_range, …): re-validated every run;
 - `dataset`: what needs more than the department's own rows or its whole set at once — every rule on
   the department feeds asset (freshness, volume, file presence), dataset-level rules, `mostly`
-  tolerances, window functions and sub-queries over the asset, assets with joins to other
-  relations: re-validated every run.
+  tolerances, window functions and sub-queries over the asset, rules reading a relation the asset
+  joins (or on an asset whose department comes from a joined relation): re-validated every run.
 
 When in doubt the run is full: no previous run of every department, the previous run not
 `succeeded` (failed, incomplete, still running), a different rule catalogue, department
@@ -66,15 +66,24 @@ _CODE_FILES = (
 )
 
 
-def _rule_sql(rule: Rule, catalogue: Catalogue) -> list[str]:
+def _rule_sql(rule: Rule, catalogue: Catalogue, *, joins: bool = True) -> list[str]:
+    """The SQL a rule's result depends on: its own columns, and its asset's key, department and
+    (unless `joins` is false) joins clause."""
     asset = catalogue.assets.get(rule.asset)
     texts = [*rule.columns.values(), *rule.counted_separately.values()]
     texts += [
         str(v) for v in rule.kwargs.values() if isinstance(v, str) and rule.expectation.endswith("_sql")
     ]
     if asset is not None:
-        texts += [asset.key, asset.joins or "", asset.department.code or "", asset.department.ref or ""]
+        texts += [asset.key, asset.department.code or "", asset.department.ref or ""]
+        if joins:
+            texts.append(asset.joins or "")
     return texts
+
+
+def _join_aliases(joins: str | None) -> list[str]:
+    """The aliases an asset's `joins` clause gives the relations it joins (`… as task on …`)."""
+    return re.findall(r"\bas\s+(\w+)\s+on\b", joins or "", re.IGNORECASE)
 
 
 def classify(rule: Rule, catalogue: Catalogue) -> tuple[str, str]:
@@ -89,9 +98,14 @@ def classify(rule: Rule, catalogue: Catalogue) -> tuple[str, str]:
         return DATASET, "数据集级规则 (dataset-level)"
     if rule.mostly is not None and rule.mostly < 1:
         return DATASET, f"容忍度 mostly {rule.mostly:g} (tolerance over the whole set)"
-    if asset.joins:
-        return DATASET, "资产关联其他关系 (the asset joins other relations)"
-    if _OTHER_ROWS.search(text):
+    # what the rule itself reads (its columns, and the asset's key and department), without the
+    # asset's joins clause: a join matters to the rules that read the joined relation, or when the
+    # department itself comes from it, not to every rule of the asset
+    own = "\n".join(_rule_sql(rule, catalogue, joins=False))
+    aliases = _join_aliases(asset.joins)
+    if any(re.search(rf"\b{re.escape(a)}\.", own) for a in aliases):
+        return DATASET, "读取关联的其他关系 (reads a joined relation, or its department comes from one)"
+    if _OTHER_ROWS.search(own):
         return DATASET, "规则 SQL 读取其他记录 (window or sub-query over other records)"
     if rule.kwargs.get("row_condition") is not None or rule.expectation.startswith(
         ("expect_multicolumn_sum", "expect_select_column_values_")
