@@ -49,7 +49,7 @@ def build_warehouse():
 
     (
         install_deid_key()
-        >> wh.dbt_task_group("dbt", wh.BUILD_SELECT, wh.BUILD_EXCLUDE, detach_multi_parent_tests=False)
+        >> wh.dbt_task_group("dbt", wh.BUILD_SELECT, wh.BUILD_EXCLUDE)
         >> staging_ready()
     )
 

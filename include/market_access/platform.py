@@ -27,6 +27,17 @@ RUN_ORDER = [f"sync_{name}" for name in catalog.systems()] + [
     "publish_marts",
 ]
 
+# the daily cycle's phases (bench/daily_cycle.py): which DAGs of RUN_ORDER each one is
+PHASES = {
+    "syncs": lambda dag_id: dag_id.startswith("sync_"),
+    "inbox": lambda dag_id: dag_id == "submissions_inbox",
+    "build": lambda dag_id: dag_id == "build_warehouse",
+    "quality": lambda dag_id: dag_id == "data_quality",
+    "publish": lambda dag_id: dag_id == "publish_marts",
+}
+# each DAG's seconds in the last `make run`, relative to the local folder
+TIMINGS_FILE = "logs/run/timings.json"
+
 
 def say(msg: str = "") -> None:
     print(msg, flush=True)
@@ -460,6 +471,7 @@ def run_all(s: Settings) -> int:
             say(f"  {dag_id}: {status} in {timings[dag_id]:.1f}s")
             if rc != 0:
                 failed.append(dag_id)
+            (s.local_dir / TIMINGS_FILE).write_text(json.dumps(timings, indent=1), encoding="utf-8")
     finally:
         stack.stop_simulators()
 
