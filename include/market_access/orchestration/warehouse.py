@@ -196,7 +196,13 @@ def _run_watchers_after_producer(group, producer) -> None:
     never ran.
     """
     from airflow.task.trigger_rule import TriggerRule
+    from cosmos.constants import PRODUCER_WATCHER_DONE_TASK_ID
 
+    # Cosmos' gate after the producer: done whatever the producer's outcome, so that once a failed
+    # model is fixed and its task cleared and rerun, what follows the group can run (the failure
+    # itself is the failed model's or test's task; the DAG files also put the preparing task
+    # directly upstream of what follows, so a failed preparation is never masked by skips)
+    group.get_child_by_label(PRODUCER_WATCHER_DONE_TASK_ID).trigger_rule = TriggerRule.ALL_DONE
     tasks = list(group.iter_tasks())
     ids = {t.task_id for t in tasks}
     for task in tasks:

@@ -1,0 +1,94 @@
+"""A failing model fails its own Airflow task, with dbt's error in that task's log (issue #13), and once
+the cause is fixed, clearing that task and what it blocks and running them again succeeds.
+
+Real Airflow and dbt on an empty warehouse (the smallest scale: every staging model builds on empty
+raw tables): `airflow dags test build_warehouse` (Cosmos' watcher mode, as `make run` runs it), then
+`airflow tasks clear`, then the cleared tasks of the same DAG run are run by Airflow's own
+`dag.test()` loop on that run (tests/dags/rerun_cleared.py) — what a scheduler would do.
+
+The fault is in the environment the model reads, not in a mock: the raw table
+`raw.credit__risk_ratings` gets its `payload` column as text instead of jsonb, so PostgreSQL refuses
+`payload ->> '…'` in stg_credit__risk_ratings ("operator does not exist: text ->> unknown").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from warehouse_world import KEY, KEY_ID, prepare
+
+from market_access import deid
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.timeout(1800)]
+
+DAG = "build_warehouse"
+BROKEN = "dbt.stg_credit__risk_ratings.run"
+HERE = Path(__file__).parent
+
+
+def airflow(env, *args, timeout=900) -> subprocess.CompletedProcess:
+    exe = str(Path(sys.executable).with_name("airflow"))
+    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def states(env, run_id) -> dict[str, str]:
+    out = airflow(env, "tasks", "states-for-dag-run", DAG, run_id, "-o", "json")
+    assert out.returncode == 0, out.stderr[-3000:]
+    return {r["task_id"]: r["state"] for r in json.loads(out.stdout[out.stdout.index("[") :])}
+
+
+def task_log(home: Path, run_id: str, task_id: str) -> str:
+    logs = sorted((home / "logs" / f"dag_id={DAG}").glob(f"run_id={run_id}/task_id={task_id}/attempt=*.log"))
+    return "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in logs)
+
+
+def test_failing_model_fails_its_task_and_a_cleared_rerun_succeeds(airflow_db, warehouse_cfg, wconn):
+    prepare(wconn)
+    wconn.execute("alter table raw.credit__risk_ratings alter column payload type text using payload::text")
+    env = {
+        **os.environ,
+        "AIRFLOW_CONN_WAREHOUSE": warehouse_cfg.airflow_uri(),
+        deid.KEY_ENV: KEY.hex(),
+        deid.KEY_ID_ENV: KEY_ID,
+        "SYNC_RETRY_DELAY_SECONDS": "1",
+    }
+    first = airflow(env, "dags", "test", DAG, "2026-07-01")
+    out = first.stdout + first.stderr
+    assert first.returncode != 0, out[-4000:]  # the DAG run failed
+    runs = airflow(env, "dags", "list-runs", DAG, "-o", "json")
+    run_id = json.loads(runs.stdout[runs.stdout.index("[") :])[0]["run_id"]
+
+    st = states(env, run_id)
+    # the broken model's own task failed; the models it feeds did not run; every other model built
+    assert st[BROKEN] == "failed", st
+    assert st["dbt.stg_credit__risk_ratings.test"] == "upstream_failed"
+    assert st["dbt.stg_credit__admin_penalties.run"] == "success"
+    assert st["dbt.stg_gov_service__cases.run"] == "success"
+    assert st["staging_ready"] == "upstream_failed"  # no Asset for data_quality from a broken build
+    failed = sorted(t for t, s in st.items() if s == "failed")
+    assert failed == sorted([BROKEN, "dbt.dbt_producer_watcher"]), failed
+    # dbt's own error, in the failed model's task log (its first attempt reports the producer's
+    # result, its retry runs the model again by itself)
+    log = task_log(airflow_db, run_id, BROKEN) or out
+    assert "operator does not exist: text ->> unknown" in log, log[-4000:]
+
+    # the cause fixed, the operator clears the failed task and everything it blocks, and reruns them
+    wconn.execute("alter table raw.credit__risk_ratings alter column payload type jsonb using payload::jsonb")
+    cleared = airflow(env, "tasks", "clear", DAG, "-t", BROKEN.replace(".", r"\.") + "$", "-d", "-y",
+                      "-s", "2026-07-01", "-e", "2026-07-02")
+    assert cleared.returncode == 0, cleared.stdout[-3000:] + cleared.stderr[-3000:]
+    rerun = subprocess.run([sys.executable, str(HERE / "rerun_cleared.py"), DAG, run_id], env=env,
+                           capture_output=True, text=True, timeout=900)
+    assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-4000:]
+    st = states(env, run_id)
+    assert st[BROKEN] == "success", st
+    assert st["dbt.stg_credit__risk_ratings.test"] == "success"
+    assert st["staging_ready"] == "success"
+    assert not [t for t, s in st.items() if s not in ("success", "failed")], st
+    # the model exists now, built by the rerun
+    assert wconn.execute("select to_regclass('staging.stg_credit__risk_ratings') is not null").fetchone()[0]
