@@ -54,4 +54,5 @@ def build_warehouse():
     prepared >> ready  # a failed preparation fails the run (the model tasks are skipped then)
 
 
-build_warehouse()
+if not wh.parsing_another_dag("build_warehouse"):
+    build_warehouse()

@@ -43,4 +43,5 @@ def publish_marts():
     prepared >> published  # a failed preparation fails the run (the model tasks are skipped then)
 
 
-publish_marts()
+if not wh.parsing_another_dag("publish_marts"):
+    publish_marts()

@@ -13,7 +13,6 @@ The fault is in the environment the model reads, not in a mock: the raw table
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -36,10 +35,22 @@ def airflow(env, *args, timeout=900) -> subprocess.CompletedProcess:
     return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def states(env, run_id) -> dict[str, str]:
-    out = airflow(env, "tasks", "states-for-dag-run", DAG, run_id, "-o", "json")
-    assert out.returncode == 0, out.stderr[-3000:]
-    return {r["task_id"]: r["state"] for r in json.loads(out.stdout[out.stdout.index("[") :])}
+def latest_run_id() -> str:
+    from airflow import settings
+    from airflow.models.dagrun import DagRun
+
+    with settings.Session() as session:
+        return session.query(DagRun).filter_by(dag_id=DAG).order_by(DagRun.id.desc()).first().run_id
+
+
+def states(run_id: str) -> dict[str, str]:
+    """Each task's state in the DAG run, from Airflow's metadata database (this session's AIRFLOW_HOME)."""
+    from airflow import settings
+    from airflow.models.taskinstance import TaskInstance
+
+    with settings.Session() as session:
+        tis = session.query(TaskInstance).filter_by(dag_id=DAG, run_id=run_id).all()
+        return {ti.task_id: str(ti.state.value if hasattr(ti.state, "value") else ti.state) for ti in tis}
 
 
 def task_log(home: Path, run_id: str, task_id: str) -> str:
@@ -60,10 +71,9 @@ def test_failing_model_fails_its_task_and_a_cleared_rerun_succeeds(airflow_db, w
     first = airflow(env, "dags", "test", DAG, "2026-07-01")
     out = first.stdout + first.stderr
     assert first.returncode != 0, out[-4000:]  # the DAG run failed
-    runs = airflow(env, "dags", "list-runs", DAG, "-o", "json")
-    run_id = json.loads(runs.stdout[runs.stdout.index("[") :])[0]["run_id"]
+    run_id = latest_run_id()
 
-    st = states(env, run_id)
+    st = states(run_id)
     # the broken model's own task failed; the models it feeds did not run; every other model built
     assert st[BROKEN] == "failed", st
     assert st["dbt.stg_credit__risk_ratings.test"] == "upstream_failed"
@@ -85,7 +95,7 @@ def test_failing_model_fails_its_task_and_a_cleared_rerun_succeeds(airflow_db, w
     rerun = subprocess.run([sys.executable, str(HERE / "rerun_cleared.py"), DAG, run_id], env=env,
                            capture_output=True, text=True, timeout=900)
     assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-4000:]
-    st = states(env, run_id)
+    st = states(run_id)
     assert st[BROKEN] == "success", st
     assert st["dbt.stg_credit__risk_ratings.test"] == "success"
     assert st["staging_ready"] == "success"

@@ -36,6 +36,16 @@ BUILD_EXCLUDE = [QUALITY_RESULTS, QUALITY_ENFORCEMENT, ON_FACTS, ON_QUALITY_RUN]
 PUBLISH_SELECT = [QUALITY_RESULTS, QUALITY_ENFORCEMENT, ON_FACTS, ON_QUALITY_RUN, "path:models/marts"]
 
 
+def parsing_another_dag(dag_id: str) -> bool:
+    """Whether this parse is for another DAG (Airflow's parsing context): then the Cosmos DAG files
+    need not render their ~100 tasks. `make run` sets the context for each `airflow dags test`, which
+    otherwise parses the whole DAG folder twice — both Cosmos DAGs included — for every sync."""
+    from airflow.sdk import get_parsing_context
+
+    current = get_parsing_context().dag_id
+    return bool(current) and current != dag_id
+
+
 def raw_assets() -> list[str]:
     """Every raw Asset build_warehouse is scheduled on: the synced resources and the submission templates."""
     from market_access.orchestration.submissions import template_assets
