@@ -92,8 +92,9 @@ def test_failing_model_fails_its_task_and_a_cleared_rerun_succeeds(airflow_db, w
     # the cause fixed, the operator clears the failed task and everything it blocks, and reruns them
     wconn.execute("alter table raw.credit__risk_ratings alter column payload type jsonb using payload::jsonb")
     cleared = airflow(env, "tasks", "clear", DAG, "-t", BROKEN.replace(".", r"\.") + "$", "-d", "-y",
-                      "-s", "2026-07-01", "-e", "2026-07-02")
+                      "-s", "2026-06-30", "-e", "2026-07-02")
     assert cleared.returncode == 0, cleared.stdout[-3000:] + cleared.stderr[-3000:]
+    assert states(run_id)[BROKEN] == "None", "the clear did not reach the task"
     rerun = subprocess.run([sys.executable, str(HERE / "rerun_cleared.py"), DAG, run_id], env=env,
                            capture_output=True, text=True, timeout=1400)
     assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-4000:]
