@@ -8,8 +8,10 @@
   `MARKET_ACCESS_HMAC_KEY` / `MARKET_ACCESS_HMAC_KEY_ID`, else the Airflow Variable
   `market_access_hmac_key`; the embedded default generates a local key once). The key never
   reaches dbt, its SQL or the logs.
-- **dbt**: one Airflow task per model (run, then its tests) and one source-freshness task per raw
-  table upstream of its models; rendered from `dbt_project/target/manifest.json`, which `make
+- **dbt**: Cosmos' watcher mode — one `dbt build` of the whole selection (`dbt.dbt_producer_watcher`),
+  then per model a task that reports that model's result (a failed model fails its own task with
+  dbt's error; its retry, or a clear, runs the model again by itself) and a task for its tests, and
+  one source-freshness task per raw table (warn-only); rendered from `dbt_project/target/manifest.json`, which `make
   manifest` (`dbt parse`) builds ahead of time so parsing this DAG stays cheap.
 - **Profile**: from the Airflow connection `warehouse` (role `transformer`; all objects belong to it).
 - **Incremental**: staging models merge only the records of newer load batches; deletions (撤销)
@@ -47,11 +49,10 @@ def build_warehouse():
     def staging_ready() -> None:
         """Announce the new staging layer (schedules `data_quality`)."""
 
-    (
-        install_deid_key()
-        >> wh.dbt_task_group("dbt", wh.BUILD_SELECT, wh.BUILD_EXCLUDE, detach_multi_parent_tests=False)
-        >> staging_ready()
-    )
+    prepared, ready = install_deid_key(), staging_ready()
+    prepared >> wh.dbt_task_group("dbt", wh.BUILD_SELECT, wh.BUILD_EXCLUDE) >> ready
+    prepared >> ready  # a failed preparation fails the run (the model tasks are skipped then)
 
 
-build_warehouse()
+if not wh.parsing_another_dag("build_warehouse"):
+    build_warehouse()

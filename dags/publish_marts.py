@@ -4,8 +4,8 @@
   publish with the newest quality verdicts: records failing a blocking row-level rule are excluded
   from numerators and denominators and counted in `excluded_count` with the rule id; a department
   failing a blocking dataset-level rule has its indicators for that period marked 待核实.
-- **dbt** through Cosmos: `models/intermediate/quality` and `models/marts`, one task per model with
-  its tests; tables readable by the `analyst` role.
+- **dbt** through Cosmos: `models/intermediate/quality` and `models/marts` in watcher mode (one `dbt
+  build`, then a task per model reporting its result and one for its tests); tables readable by the `analyst` role.
 - **Emits** `warehouse.marts`.
 """
 
@@ -38,7 +38,10 @@ def publish_marts():
     def marts_published() -> None:
         """Announce the published marts."""
 
-    install_deid_key() >> wh.dbt_task_group("dbt", wh.PUBLISH_SELECT) >> marts_published()
+    prepared, published = install_deid_key(), marts_published()
+    prepared >> wh.dbt_task_group("dbt", wh.PUBLISH_SELECT) >> published
+    prepared >> published  # a failed preparation fails the run (the model tasks are skipped then)
 
 
-publish_marts()
+if not wh.parsing_another_dag("publish_marts"):
+    publish_marts()

@@ -46,7 +46,9 @@ def test_house_rules(dagbag, dag_id):
     assert dag.catchup is False
     assert dag.start_date is not None
     for task in dag.tasks:
-        assert task.retries >= 1, f"{task.task_id} has no retries"
+        # Cosmos' watcher producer skips itself on a second attempt; its models' tasks retry instead
+        if not task.task_id.endswith(".dbt_producer_watcher"):
+            assert task.retries >= 1, f"{task.task_id} has no retries"
         assert task.owner and task.owner != "airflow", f"{task.task_id} has no responsible owner"
         # a task failing for good tells the 数据管理局 (one mail per DAG and day)
         callbacks = task.on_failure_callback or []
@@ -68,3 +70,36 @@ def test_dag_files_do_no_work_at_import():
         t0 = time.perf_counter()
         spec.loader.exec_module(module)
         assert time.perf_counter() - t0 < 2.0
+
+
+@pytest.mark.parametrize("dag_id", ["build_warehouse", "publish_marts"])
+def test_watcher_mode_wiring(dagbag, dag_id):
+    """Issue #13: one producer per Cosmos DAG; every watcher runs after it (`airflow dags test` runs one
+    task at a time), even when it failed (`one_done`); no detached test tasks; the preparing task
+    directly upstream of the DAG's last task; test tasks expect only the tests the producer runs."""
+    from cosmos.operators.watcher import DbtProducerWatcherOperator
+
+    from market_access.orchestration import warehouse as wh
+
+    dag = dagbag.dags[dag_id]
+    producers = [t for t in dag.tasks if isinstance(t, DbtProducerWatcherOperator)]
+    assert [p.task_id for p in producers] == ["dbt.dbt_producer_watcher"]
+    producer = producers[0]
+    assert producer.retries == 0
+    in_group = {t.task_id for t in dag.tasks if t.task_id.startswith("dbt.")}
+    watchers = [t for t in dag.tasks if t.task_id in in_group and t is not producer]
+    assert len(watchers) > 30
+    for t in watchers:
+        assert t.upstream_task_ids & in_group, f"{t.task_id} can start before the producer"
+        assert producer.task_id in t.get_flat_relative_ids(upstream=True), t.task_id
+        if producer.task_id in t.upstream_task_ids and not t.task_id.endswith("_done"):
+            assert t.trigger_rule == "one_done", t.task_id
+    assert not [t.task_id for t in dag.tasks if ".detached_" in t.task_id or t.task_id.endswith("__test")]
+    last = [t for t in dag.tasks if not t.downstream_task_ids]
+    assert len(last) == 1 and "install_deid_key" in last[0].upstream_task_ids
+    select, exclude = (wh.BUILD_SELECT, wh.BUILD_EXCLUDE) if dag_id == "build_warehouse" else (wh.PUBLISH_SELECT, [])
+    ran = wh.producer_tests(select, exclude)
+    # every test the producer runs is reported by a model's test task, and no task waits for another
+    assert {t for tests in producer.tests_per_model.values() for t in tests} == ran
+    test_tasks = {t.task_id.split(".")[1] for t in dag.tasks if t.task_id.endswith(".test")}
+    assert {uid.split(".")[-1] for uid in producer.tests_per_model} <= test_tasks

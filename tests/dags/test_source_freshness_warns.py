@@ -1,5 +1,6 @@
 """Source freshness only warns (issue #9): on an empty warehouse — no sync, no submitted file, no quality
-run yet — `dbt source freshness` and the Cosmos-rendered freshness task of build_warehouse succeed.
+run yet — `dbt source freshness` and the Cosmos-rendered freshness tasks of build_warehouse succeed
+(the latter asserted in test_failing_model.py).
 
 dbt 1.11 reads an empty table's (or an all-null loaded_at column's) max(loaded_at) as null and takes it
 as "infinitely long ago" (BaseAdapter._create_freshness_response): the age exceeds warn_after, and with
@@ -9,10 +10,6 @@ DbtSourceLocalOperator (it raises only on a failed dbt invocation)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from warehouse_world import prepare  # tests/: pytest puts it on sys.path via rootdir conftest
@@ -39,20 +36,8 @@ def test_freshness_warns_on_an_empty_warehouse(warehouse_cfg, wconn, tmp_path):
     assert not any(k.startswith(("quality.", "directory.")) for k in status)
 
 
-def test_the_cosmos_freshness_task_succeeds_on_an_empty_source(airflow_db, warehouse_cfg, wconn):
-    prepare(wconn)
-    env = {**os.environ, "AIRFLOW_CONN_WAREHOUSE": warehouse_cfg.airflow_uri()}
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    task = f"dbt.submissions_{EMPTY_SUBMISSIONS}_source"
-    out = subprocess.run(
-        [airflow, "tasks", "test", "build_warehouse", task, "2026-07-01"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    log = out.stdout + out.stderr
-    assert out.returncode == 0, log[-4000:]
-    # Cosmos ran `dbt source freshness --select source:submissions.<table>`: dbt warned, the task passed
-    assert f"WARN freshness of submissions.{EMPTY_SUBMISSIONS}" in log, log[-4000:]
-    assert "ERROR STALE" not in log
+# The Cosmos freshness tasks: since issue #13 build_warehouse runs in Cosmos' watcher mode, where the
+# producer task runs `dbt source freshness` for the whole selection and each `<source>_source` task
+# reads its source's status (warn counts as success); such a task alone (`airflow tasks test`) has no
+# producer to read from. That every freshness task succeeds on an empty warehouse is asserted on a
+# whole `airflow dags test build_warehouse` run in tests/dags/test_failing_model.py.

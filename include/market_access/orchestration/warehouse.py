@@ -7,7 +7,9 @@ departments; `publish_marts` builds the facts and indicator marts, which enforce
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 from market_access.dbt import PROJECT_DIR, dbt_executable
 from market_access.orchestration.defaults import OWNER, default_args
@@ -32,6 +34,16 @@ ON_QUALITY_RUN = "path:models/intermediate/indicators"
 BUILD_SELECT = ["path:seeds", "path:models/staging", "path:models/intermediate"]
 BUILD_EXCLUDE = [QUALITY_RESULTS, QUALITY_ENFORCEMENT, ON_FACTS, ON_QUALITY_RUN]
 PUBLISH_SELECT = [QUALITY_RESULTS, QUALITY_ENFORCEMENT, ON_FACTS, ON_QUALITY_RUN, "path:models/marts"]
+
+
+def parsing_another_dag(dag_id: str) -> bool:
+    """Whether this parse is for another DAG (Airflow's parsing context): then the Cosmos DAG files
+    need not render their ~100 tasks. `make run` sets the context for each `airflow dags test`, which
+    otherwise parses the whole DAG folder twice — both Cosmos DAGs included — for every sync."""
+    from airflow.sdk import get_parsing_context
+
+    current = get_parsing_context().dag_id
+    return bool(current) and current != dag_id
 
 
 def raw_assets() -> list[str]:
@@ -73,25 +85,43 @@ def require_manifest() -> None:
         )
 
 
+def no_freshness_skips(context, dag, task_group, nodes, sources_json) -> list:
+    """The watcher producer's freshness callback: skip nothing.
+
+    Cosmos' default skips every model whose sources are all stale (status warn or error). Our
+    freshness only warns (an empty source on day one is "infinitely old"): a late source never stops
+    the build; which department is late is a quality rule.
+    """
+    return []
+
+
 def dbt_task_group(
     group_id: str,
     select: list[str],
     exclude: list[str] | None = None,
-    *,
-    detach_multi_parent_tests: bool = True,
 ):
-    """A Cosmos DbtTaskGroup over part of the project: one `dbt build` task per model (the model and
-    its tests), source freshness upstream, profile from the `warehouse` connection (role transformer).
+    """A Cosmos DbtTaskGroup over part of the project in Cosmos' WATCHER mode: one `dbt build` of the
+    whole selection (the producer task `dbt_producer_watcher`), and per model an Airflow task that
+    reports that model's outcome from the producer's events (with dbt's message when it failed),
+    followed by a task for its tests; source freshness tasks as before (warn-only).
 
-    Tests run only when all the models they test are selected (cautious indirect selection): a
-    relationships test from a mart to a seed belongs to publish_marts, not to the build of the seed.
-    With `detach_multi_parent_tests` such a test gets its own task after all its parents in the group.
+    Tests run only when all the models they test are selected, or when they are defined in a selected
+    path (dbt's cautious indirect selection): a relationships test from a mart to a seed belongs to
+    publish_marts, not to the build of the seed. A test on two models is reported by the test task
+    of each (not detached: Cosmos' watcher has no results for a detached test's own task).
     """
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-    from cosmos.constants import LoadMode, SourceRenderingBehavior, TestBehavior, TestIndirectSelection
+    from cosmos.constants import (
+        PRODUCER_WATCHER_TASK_ID,
+        ExecutionMode,
+        LoadMode,
+        SourceRenderingBehavior,
+        TestBehavior,
+        TestIndirectSelection,
+    )
 
     require_manifest()
-    return DbtTaskGroup(
+    group = DbtTaskGroup(
         group_id=group_id,
         project_config=ProjectConfig(
             dbt_project_path=PROJECT_DIR, manifest_path=MANIFEST, install_dbt_deps=False
@@ -102,21 +132,95 @@ def dbt_task_group(
             profile_mapping=cosmos_profile_mapping("warehouse"),
         ),
         execution_config=ExecutionConfig(
-            dbt_executable_path=str(dbt_executable()), test_indirect_selection=TestIndirectSelection.CAUTIOUS
+            execution_mode=ExecutionMode.WATCHER,
+            dbt_executable_path=str(dbt_executable()),
+            test_indirect_selection=TestIndirectSelection.CAUTIOUS,
+            # the producer: one dbt build; a retry would only skip (Cosmos), so none
+            setup_operator_args={"freshness_callback": no_freshness_skips, "retries": 0},
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
             select=select,
             exclude=exclude or [],
             source_rendering_behavior=SourceRenderingBehavior.WITH_TESTS_OR_FRESHNESS,
-            # one `dbt build` per model (the model, then its tests): half the tasks of run + test
-            test_behavior=TestBehavior.BUILD,
-            should_detach_multiple_parents_tests=detach_multi_parent_tests,
+            # WATCHER has no per-model `dbt build` task: a model's task, then its tests' task
+            test_behavior=TestBehavior.AFTER_EACH,
+            should_detach_multiple_parents_tests=False,
             emit_datasets=False,
         ),
         operator_args={"install_deps": False},
         default_args={"owner": OWNER},
     )
+    producer = group.get_child_by_label(PRODUCER_WATCHER_TASK_ID)
+    _run_watchers_after_producer(group, producer)
+    # a model's test task passes once every test the producer reported for it passed: list only the
+    # tests the producer's `dbt build` runs (Cosmos lists every test on the model, also those of
+    # later layers; their results never come, and the test task would pass without any)
+    ran = producer_tests(select, exclude or [])
+    producer.tests_per_model = {
+        model: kept
+        for model, tests in producer.tests_per_model.items()
+        if (kept := [t for t in tests if t in ran])
+    }
+    return group
+
+
+def _path_selected(path: str, selectors: list[str]) -> bool:
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in (s.removeprefix("path:") for s in selectors))
+
+
+def producer_tests(select: list[str], exclude: list[str], manifest: Path = MANIFEST) -> set[str]:
+    """The unique ids of the tests `dbt build --select … --exclude … --indirect-selection cautious` runs.
+
+    From the manifest, as dbt selects them (the selectors are all `path:`): a test defined in a
+    selected path, or a test all of whose parents are selected; none in an excluded path or on an
+    excluded node.
+    tests/unit/test_watcher_tests.py checks this against `dbt ls`.
+    """
+    nodes = json.loads(manifest.read_text(encoding="utf-8"))["nodes"]
+
+    def chosen(node: dict) -> bool:
+        path = node["original_file_path"]
+        return _path_selected(path, select) and not _path_selected(path, exclude)
+
+    resources = {uid: n for uid, n in nodes.items() if n["resource_type"] != "test"}
+    selected = {uid for uid, n in resources.items() if chosen(n)}
+    excluded = {uid for uid, n in resources.items() if _path_selected(n["original_file_path"], exclude)}
+    return {
+        uid
+        for uid, n in nodes.items()
+        if n["resource_type"] == "test"
+        and not _path_selected(n["original_file_path"], exclude)
+        and not set(n["depends_on"]["nodes"]) & excluded  # excluding a model excludes its tests
+        and (chosen(n) or set(n["depends_on"]["nodes"]) <= selected)
+    }
+
+
+def _run_watchers_after_producer(group, producer) -> None:
+    """Put the producer upstream of every watcher that has no upstream in the group.
+
+    Cosmos leaves them unconnected in a task group, so under `airflow dags test` (one task at a
+    time, `make run`) a watcher picked before the producer would wait for ever. After the producer
+    they read its finished results at once. `one_done`: they also run when the producer failed (so a
+    failed model fails its own task, with dbt's message), and are skipped only when the producer
+    never ran.
+    """
+    from airflow.task.trigger_rule import TriggerRule
+    from cosmos.constants import PRODUCER_WATCHER_DONE_TASK_ID
+
+    # Cosmos' gate after the producer: done whatever the producer's outcome, so that once a failed
+    # model is fixed and its task cleared and rerun, what follows the group can run (the failure
+    # itself is the failed model's or test's task; the DAG files also put the preparing task
+    # directly upstream of what follows, so a failed preparation is never masked by skips)
+    group.get_child_by_label(PRODUCER_WATCHER_DONE_TASK_ID).trigger_rule = TriggerRule.ALL_DONE
+    tasks = list(group.iter_tasks())
+    ids = {t.task_id for t in tasks}
+    for task in tasks:
+        if task is producer or task.task_id in producer.downstream_task_ids:
+            continue
+        if not (task.upstream_task_ids & ids):
+            producer >> task
+            task.trigger_rule = TriggerRule.ONE_DONE
 
 
 def cosmos_profile_mapping(conn_id: str = "warehouse"):
