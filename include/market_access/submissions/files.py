@@ -93,6 +93,12 @@ class SubmittedFile:
 
     def changed(self) -> str | None:
         """Why the file read is not (any more) the file at its path, or None when it still is."""
+        try:
+            cur = os.lstat(self.path)
+        except FileNotFoundError:
+            return "文件在读取过程中被移走或删除，本次未入库：请重新报送"
+        if (cur.st_dev, cur.st_ino) != (self.st.st_dev, self.st.st_ino):
+            return "文件在读取过程中被同名文件替换，本次未入库：替换后的文件将在下次扫描时处理"
         now = os.fstat(self.f.fileno())
         if (now.st_size, now.st_mtime_ns, now.st_ctime_ns) != (
             self.st.st_size,
@@ -100,12 +106,6 @@ class SubmittedFile:
             self.st.st_ctime_ns,
         ):
             return "文件在读取过程中被修改，本次未入库：请在文件复制完成、不再改动后重新报送（修改后的文件将在下次扫描时处理）"
-        try:
-            cur = os.lstat(self.path)
-        except FileNotFoundError:
-            return "文件在读取过程中被移走或删除，本次未入库：请重新报送"
-        if (cur.st_dev, cur.st_ino) != (self.st.st_dev, self.st.st_ino):
-            return "文件在读取过程中被同名文件替换，本次未入库：替换后的文件将在下次扫描时处理"
         return None
 
     def still_at_path(self) -> bool:

@@ -252,9 +252,11 @@ def detect_encoding(f: BinaryIO) -> str:
         try:
             text = dec.decode(chunk, final=not chunk)
         except UnicodeDecodeError as exc:
+            before = (pending + chunk)[: exc.start]
             multibyte = consumed - len(pending) - chars - (3 if bom else 0)
+            multibyte += len(before) - len(before.decode("utf-8", errors="ignore"))
             if bom or multibyte >= 6:  # at least three 2–3-byte characters decoded fine before
-                line = newlines + (pending + chunk)[: exc.start].count(b"\n") + 1
+                line = newlines + before.count(b"\n") + 1
                 raise Rejected(
                     f"文件按 UTF-8 编码保存，但第 {line} 行含有无效的 UTF-8 字节（文件可能已损坏或混用了编码）："
                     "请检查该行，以 UTF-8 或 GB18030（GBK）编码重新保存后报送"
