@@ -13,13 +13,13 @@ import threading
 import time
 from pathlib import Path
 
+import hostile as h  # tests/: pytest puts it on sys.path
 import pytest
 
 from market_access import directory
 from market_access.submissions import files as files_mod
 from market_access.submissions import parser
 from market_access.submissions.inbox import process_inbox
-from tests import hostile as h
 
 REPO = Path(__file__).resolve().parents[2]
 SCJ, FGJ = h.SCJ, h.FGJ
