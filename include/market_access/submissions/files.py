@@ -3,6 +3,7 @@ a check that the file read is still the file at its path (not modified or replac
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -75,7 +76,7 @@ class SubmittedFile:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as exc:
-            if exc.errno == 40:  # ELOOP: it became a symlink after the scan looked
+            if exc.errno == errno.ELOOP:  # it became a symlink after the scan looked
                 check_entry(path)
             raise
         f = os.fdopen(fd, "rb")

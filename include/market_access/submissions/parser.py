@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import functools
 import io
 import itertools
 import math
@@ -108,6 +109,7 @@ class Parsed:
         template, header = self.template, self._header
         first_seen: dict[str, int] = {}
         key_header = template.column(template.key[0]).header
+        resolve = functools.lru_cache(maxsize=4096)(self._resolve)  # a file names few departments
         for number, cells in self._sheet.rows(self.header_row + 1):
             if not any(c.strip() for c in cells):
                 continue  # a stray blank line
@@ -115,7 +117,7 @@ class Parsed:
             by_header = {
                 col.header: cells[j] if j < len(cells) else "" for j, col in header.by_position.items()
             }
-            row, problems = check_row(template, by_header, number, self._resolve)
+            row, problems = check_row(template, by_header, number, resolve)
             if row is not None and row.record_id in first_seen:
                 problems = [
                     Problem(
@@ -522,19 +524,17 @@ def _recognise(sheets) -> tuple[_Header, tuple] | None:
 # --- values -------------------------------------------------------------------------------------
 
 
+_HALF_WIDTH = {0x3000: " "} | {
+    o: chr(o - 0xFEE0)
+    for r in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A))
+    for o in range(r[0], r[1] + 1)
+}
+
+
 def clean_text(value: str) -> str:
     """Free text: 全角 letters, digits and spaces → half-width, surrounding spaces stripped; Chinese
     punctuation (，：（）) is left as the department wrote it."""
-    out = []
-    for c in value.replace("\r\n", "\n"):
-        o = ord(c)
-        if c == "\u3000":
-            out.append(" ")
-        elif 0xFF10 <= o <= 0xFF19 or 0xFF21 <= o <= 0xFF3A or 0xFF41 <= o <= 0xFF5A:
-            out.append(chr(o - 0xFEE0))
-        else:
-            out.append(c)
-    return "".join(out).strip()
+    return value.replace("\r\n", "\n").translate(_HALF_WIDTH).strip()
 
 
 def clean_code(value: str) -> str:
@@ -543,6 +543,12 @@ def clean_code(value: str) -> str:
 
 
 def parse_date(value: str) -> tuple[str | None, str | None]:
+    """(ISO date, None) or (None, 中文原因)."""
+    return _parse_date(value) if len(value) <= 64 else _parse_date.__wrapped__(value)
+
+
+@functools.lru_cache(maxsize=65536)  # a file's dates repeat
+def _parse_date(value: str) -> tuple[str | None, str | None]:
     """(ISO date, None) or (None, 中文原因)."""
     v = clean_code(value)
     for form in _DATE_FORMS:
@@ -558,10 +564,24 @@ def parse_date(value: str) -> tuple[str | None, str | None]:
     return None, f"日期格式无法识别，{DATE_HINT}"
 
 
+@functools.lru_cache(maxsize=65536)  # the same entities answer survey after survey
+def _uscc(v: str) -> tuple[str | None, str | None]:
+    if v == PLACEHOLDER_USCC:
+        return v, None
+    try:
+        return uscc.validate(v), None
+    except InvalidLength:
+        return None, "统一社会信用代码应为 18 位"
+    except InvalidChecksum:
+        return None, "统一社会信用代码校验位错误"
+    except Exception:  # InvalidFormat and the like
+        return None, "统一社会信用代码含无效字符（不应含 I、O、S、V、Z 或汉字）"
+
+
 def _check(col: Column, raw: str, resolve_dept: Callable[[str], str | None]) -> tuple[object, str | None]:
     """(typed value, None) or (None, 中文原因) for a non-empty cell."""
     if col.type == "date":
-        return parse_date(raw)
+        return _parse_date(raw) if len(raw) <= 64 else parse_date(raw)
     if col.type == "int":
         v = clean_code(raw).replace(",", "")
         if not _INT.match(v):
@@ -577,17 +597,7 @@ def _check(col: Column, raw: str, resolve_dept: Callable[[str], str | None]) -> 
                 return allowed, None
         return None, f"不是允许的取值，应为：{' / '.join(col.values)}"
     if col.type == "uscc":
-        v = _SPACES.sub("", clean_code(raw)).upper()
-        if v == PLACEHOLDER_USCC:
-            return v, None
-        try:
-            return uscc.validate(v), None
-        except InvalidLength:
-            return None, "统一社会信用代码应为 18 位"
-        except InvalidChecksum:
-            return None, "统一社会信用代码校验位错误"
-        except Exception:  # InvalidFormat and the like
-            return None, "统一社会信用代码含无效字符（不应含 I、O、S、V、Z 或汉字）"
+        return _uscc(_SPACES.sub("", clean_code(raw)).upper()[:64])
     if col.type == "dept":
         code = resolve_dept(raw)
         if code is None:
