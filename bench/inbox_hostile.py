@@ -77,9 +77,11 @@ def cases(outside: Path) -> dict:
         "symlink to a folder outside": link(outside / "dir"),
         "null bytes": data("满意度调查_2026Q2.csv", h.null_bytes_csv),
         "invalid UTF-8": data("满意度调查_2026Q2.csv", h.invalid_utf8_csv),
-        "255-byte name": data(h.HOSTILE_NAMES["long"], h.good_survey_csv),
-        "name with .., spaces, emoji": data(h.HOSTILE_NAMES["odd"], h.good_survey_csv),
-        "good file (2 rows)": data("满意度调查_2026Q2.csv", h.good_survey_csv),
+        "255-byte name": data(h.HOSTILE_NAMES["long"], h.good_survey_csv, folder=h.FGJ),
+        "name with .., spaces, emoji": data(
+            h.HOSTILE_NAMES["odd"], lambda: h.csv_bytes([h.SURVEY_HEADERS, *h.GOOD_SURVEY[::-1]])
+        ),
+        "good file (2 rows)": data("满意度调查_2026Q3.csv", h.good_survey_csv),
     }
 
 
