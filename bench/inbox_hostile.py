@@ -14,6 +14,7 @@ the limit (1 GiB, issue 12).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
@@ -123,7 +124,6 @@ def main() -> int:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
         "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
-        "AIRFLOW_CONN_WAREHOUSE": cfg.airflow_uri(),
         "DEPARTMENTS_CSV": str(REPO / "config" / "departments.csv"),
         "ALERT_MAIL_DIR": str(work / "outbox"),
     }
@@ -137,11 +137,15 @@ def main() -> int:
                 continue
             inbox = work / f"inbox{n}"
             put(inbox)
+            db = dataclasses.replace(cfg, dbname=f"hostile_{n}")  # each file its own warehouse
+            with warehouse.connect(cfg, autocommit=True) as conn:
+                conn.execute(f'create database "{db.dbname}"')
             size = sum(p.lstat().st_size for p in inbox.rglob("*") if not p.is_dir() or p.is_symlink())
             peak, took, rc = peak_rss(
-                [airflow, "dags", "test", "submissions_inbox"], {**env, "SUBMISSIONS_INBOX": str(inbox)}
+                [airflow, "dags", "test", "submissions_inbox"],
+                {**env, "SUBMISSIONS_INBOX": str(inbox), "AIRFLOW_CONN_WAREHOUSE": db.airflow_uri()},
             )
-            with warehouse.connect(cfg, autocommit=True) as conn:
+            with warehouse.connect(db, autocommit=True) as conn:
                 row = conn.execute(
                     "select status, rows_accepted, coalesce(reason, '') from ops.submission_files "
                     "order by submission_id desc limit 1"
