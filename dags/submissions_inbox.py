@@ -16,6 +16,11 @@ named `<模板名>_<期间>.<ext>` (e.g. `违规案例_2026-06.xlsx`, `整改台
    period supersedes the earlier one (`raw.submissions__<template>_current`). Each file is moved to
    `_archive/<dept_code>/<outcome>/` with its receipt (`<name>.receipt.txt`, also in
    `ops.submission_receipts`); `ops.submission_files` keeps one row per received file.
+   Hostile entries are refused with a reason and a receipt, the rest of the scan goes on: symlinks
+   and special files are never read nor moved, zip bombs and macro workbooks are refused before
+   parsing, a file changed while read lands nothing. A file that could not be archived (archive
+   folder not writable) stays recorded in `ops.submission_files.archive_error`; the task then
+   fails after the scan, and the retry archives it without loading it again.
 3. `send_receipts`: every receipt not mailed yet goes to its department's addresses through the
    `smtp_default` connection (without one: `.eml` files in `ALERT_MAIL_DIR`); `mailed_at` is set
    only once the server has accepted the message.

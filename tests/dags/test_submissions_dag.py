@@ -87,3 +87,50 @@ def test_a_refused_directory_fails_the_run_with_its_message(airflow_db, warehous
     assert "scjgj#demo-county.gov.cn" in log and "malformed e-mail address" in log
     assert "new_state=failed" in log or "state=failed" in log
     assert "up_for_retry" not in log  # retrying cannot fix the operator's file
+
+
+def test_dags_test_refuses_a_zip_bomb_and_a_symlink_and_lands_the_good_file(
+    airflow_db, warehouse_cfg, tmp_path
+):
+    """Issue 12: one scan through the real DAG with a 2 MB → 2 GiB workbook, a link to a file outside
+    the inbox and a good file: the DAG succeeds, the good file's 2 rows land (tests/hostile.py's
+    GOOD_SURVEY), the other two are rejected with their reasons, the link is neither read nor moved."""
+    import hostile as h  # tests/: pytest puts it on sys.path
+
+    inbox = tmp_path / "inbox"
+    old = time.time() - 120
+    outside = tmp_path / "outside.csv"
+    outside.write_bytes(h.csv_bytes([h.SURVEY_HEADERS, h.GOOD_SURVEY[1]]))
+    for name, data in (
+        ("满意度调查_2026Q1.xlsx", h.zip_bomb_xlsx()),
+        ("满意度调查_2026Q2.csv", h.good_survey_csv()),
+    ):
+        (inbox / FGJ).mkdir(parents=True, exist_ok=True)
+        (inbox / FGJ / name).write_bytes(data)
+        os.utime(inbox / FGJ / name, (old, old))
+    (inbox / FGJ / "满意度调查_2026Q3.csv").symlink_to(outside)
+
+    out = dags_test(
+        {
+            "AIRFLOW_CONN_WAREHOUSE": warehouse_cfg.airflow_uri(),
+            "SUBMISSIONS_INBOX": str(inbox),
+            "DEPARTMENTS_CSV": str(REPO / "config" / "departments.csv"),
+        }
+    )
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+
+    with warehouse.connect(warehouse_cfg, autocommit=True) as conn:
+        files = {
+            name: (status, accepted, reason)
+            for name, status, accepted, reason in conn.execute(
+                "select file_name, status, rows_accepted, reason from ops.submission_files"
+            ).fetchall()
+        }
+        landed = conn.execute("select count(*) from raw.submissions__satisfaction_survey").fetchone()[0]
+    assert files["满意度调查_2026Q2.csv"] == ("accepted", 2, None) and landed == 2
+    assert (
+        files["满意度调查_2026Q1.xlsx"][0] == "rejected" and "压缩炸弹" in files["满意度调查_2026Q1.xlsx"][2]
+    )
+    assert files["满意度调查_2026Q3.csv"][0] == "rejected" and "符号链接" in files["满意度调查_2026Q3.csv"][2]
+    assert (inbox / FGJ / "满意度调查_2026Q3.csv").is_symlink() and outside.exists()
+    assert (inbox / "_archive" / FGJ / "rejected" / "满意度调查_2026Q1.xlsx.receipt.txt").exists()

@@ -54,7 +54,18 @@ def process_inbox() -> dict:
 
     d = _directory()
     with warehouse.connect(warehouse_config(), autocommit=True) as conn:
-        return run(conn, settings().submissions_inbox, d)
+        summary = run(conn, settings().submissions_inbox, d)
+    problems = [f"{x['path']}: 未归档 not archived ({x['error']})" for x in summary["not_archived"]] + [
+        f"{x['path']}: 未处理 not processed ({x['error']})" for x in summary["errors"]
+    ]
+    if problems:
+        # every other file of the scan is done and recorded; failing makes the operator look and
+        # Airflow retry: the retry archives what is recorded and loads nothing twice
+        raise RuntimeError(
+            f"收件箱扫描完成，但 {len(problems)} 个文件需要处理 (scan done, {len(problems)} files need attention): "
+            + "; ".join(problems)
+        )
+    return summary
 
 
 def send_receipts() -> dict:

@@ -240,6 +240,9 @@ def validate(
         spent["results"] += time.monotonic() - t
     t = time.monotonic()
     if keys:
+        from market_access.quality.docs_text import escape_stored_results
+
+        escape_stored_results(context, keys)  # GX puts unexpected values into its pages unescaped
         context.build_data_docs(resource_identifiers=keys, build_index=False)
     spent["docs"] += time.monotonic() - t
     log.info(

@@ -428,12 +428,14 @@ def _xlsx(p: Plan) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
 
+    from market_access.xlsx_text import append_row
+
     wb = Workbook()
     ws = wb.active
     ws.title = p.template.name
     rows = _table(p, excel=True)
     for row in rows:
-        ws.append([None if v == "" else v for v in row])
+        append_row(ws, [None if v == "" else v for v in row])  # a value from data never becomes a formula
     width = len(rows[-1]) if rows else 1
     if p.title:
         ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=width)

@@ -15,6 +15,7 @@ from market_access.submissions.parser import Problem
 from market_access.submissions.templates import templates
 
 MAX_LISTED_PROBLEMS = 100
+MAX_LISTED_HEADERS = 20  # ignored headers named in a receipt (a 16,384-column sheet has thousands)
 SENDER = "市场准入效能评估数据平台"
 
 STATUS_LABELS = {
@@ -53,11 +54,15 @@ class Receipt:
     rows_accepted: int = 0
     rows_quarantined: int = 0
     reason: str | None = None
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = field(
+        default_factory=list
+    )  # the first ones at least (a streamed file keeps only those)
+    problems_total: int | None = None  # all of them; None: len(problems)
     ignored_headers: list[str] = field(default_factory=list)
     supersedes: list[Earlier] = field(default_factory=list)
     duplicate_of: Earlier | None = None
     sender: str = SENDER
+    text: str = ""  # the rendered plain text, once rendered
 
     @property
     def template_name(self) -> str | None:
@@ -118,7 +123,13 @@ def render(r: Receipt) -> tuple[str, str, str]:
         "status_label": STATUS_LABELS.get(r.status, r.status),
         "colour": colour.get(r.status, "#57606a"),
         "problems": problems[:MAX_LISTED_PROBLEMS],
-        "hidden_problems": max(0, len(problems) - MAX_LISTED_PROBLEMS),
+        "hidden_problems": max(
+            0,
+            (r.problems_total if r.problems_total is not None else len(problems))
+            - len(problems[:MAX_LISTED_PROBLEMS]),
+        ),
+        "ignored_headers": r.ignored_headers[:MAX_LISTED_HEADERS],
+        "more_ignored": max(0, len(r.ignored_headers) - MAX_LISTED_HEADERS),
     }
     text_env, html_env = _environments()
     text = text_env.get_template("receipt.txt.j2").render(ctx)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -22,7 +23,17 @@ def header_key(text: object) -> str:
     """
     if text is None:
         return ""
-    return _SPACES.sub("", unicodedata.normalize("NFKC", str(text))).strip("*")
+    text = str(text)
+    if len(text) > 200:  # not a header or an enum value; not worth a cache slot
+        return _header_key(text)
+    return _cached_header_key(text)
+
+
+def _header_key(text: str) -> str:
+    return _SPACES.sub("", unicodedata.normalize("NFKC", text)).strip("*")
+
+
+_cached_header_key = functools.lru_cache(maxsize=65536)(_header_key)  # enum values repeat in every row
 
 
 @dataclass(frozen=True)
