@@ -1,6 +1,6 @@
 """The daily cycle: a first `make run` on a fresh warehouse, then a second one a simulated day later.
 
-    flock /work/wt/bench.lock .venv/bin/python bench/daily_cycle.py [--scale 1] [--seed 7] [--keep DIR]
+    .venv/bin/python bench/daily_cycle.py [--scale 1] [--seed 7] [--keep DIR]
 
 Each run is `python -m market_access run` (what `make run` does) with its own MARKET_ACCESS_LOCAL_DIR
 (a fresh embedded PostgreSQL, simulators, Airflow metadata); the second run's simulators advance

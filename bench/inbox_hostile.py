@@ -1,7 +1,7 @@
 """Peak memory of the inbox DAG for each hostile file: `airflow dags test submissions_inbox` on an
 inbox holding only that file, its whole process tree sampled with psutil.
 
-    flock /work/wt/bench.lock .venv/bin/python bench/inbox_hostile.py [--only NAME ...] [--limit-mib 1024]
+    .venv/bin/python bench/inbox_hostile.py [--only NAME ...] [--limit-mib 1024]
 
 Each file is built for real by tests/hostile.py (a 2 MB → 2 GiB zip bomb, a workbook with macros,
 a 1,000,000-row CSV, symlinks …). A fresh embedded PostgreSQL and a throw-away Airflow home (SQLite

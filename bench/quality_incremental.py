@@ -2,7 +2,7 @@
 
 Run it on a warehouse after two `make run`s (the second one a simulated day later):
 
-    flock /work/wt/bench.lock .venv/bin/python bench/quality_incremental.py
+    .venv/bin/python bench/quality_incremental.py
 
 It takes the newest quality run (the day) and the previous one with an earlier data date (the base),
 copies the warehouse twice (`create database … template …`, nothing else may be connected), and

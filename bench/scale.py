@@ -1,7 +1,7 @@
 """How far one machine goes: the platform's phases at growing simulated scales, and how they grow.
 
-    flock /work/wt/bench.lock .venv/bin/python bench/scale.py                    # 0.25,0.5,1,2,4
-    flock /work/wt/bench.lock .venv/bin/python bench/scale.py --scales 0.25,0.5,1
+    .venv/bin/python bench/scale.py                    # 0.25,0.5,1,2,4
+    .venv/bin/python bench/scale.py --scales 0.25,0.5,1
 
 For each SIM_SCALE it starts the bundled simulators in their own process (as `make run` does, so
 the simulated world's memory is not the platform's), a fresh embedded PostgreSQL with a scratch
