@@ -334,6 +334,8 @@ def mail(m: dict, run_ids: set[str], docs: list[str]) -> tuple:
             text = text.replace(rid, "<run>")
         for d in docs:  # each twin has its own Data Docs folder
             text = text.replace(d, "<docs>")
+        # the bureau summary states when each run started and finished: the twins ran one after the other
+        text = re.sub(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(?= (开始|结束))", "<time>", text)
         # Data Docs links name GX's run time; the incremental run's carried ones name the base run's
         text = re.sub(r"(validations/[^/\s\"'<>]+/[^/\s\"'<>]+)/[^\s\"'<>]*", r"\1/…", text)
         parts.append(text)
