@@ -123,17 +123,23 @@ class Received:
         return out
 
 
-@pytest.fixture
-def smtp():
-    handler = Received()
+def serve_smtp(handler):
+    """Run `handler` on an aiosmtpd server on loopback (AUTH without TLS); yields it, its port set."""
     port = free_port()
     controller = Controller(
         handler, hostname="127.0.0.1", port=port, authenticator=handler, auth_require_tls=False
     )
     controller.start()
     handler.port = port
-    yield handler
-    controller.stop()
+    try:
+        yield handler
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp():
+    yield from serve_smtp(Received())
 
 
 def smtp_uri(port: int, password: str = SMTP_PASSWORD) -> str:

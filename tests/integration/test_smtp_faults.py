@@ -12,14 +12,12 @@ from datetime import date
 
 import pytest
 import test_alerts
-from aiosmtpd.controller import Controller
 from test_alerts import (  # the alert tests' helpers; their fixtures env and wh below
     BUREAU_MAIL,
     SCJ,
     SCJ_MAIL,
     Received,
     at,
-    free_port,
     parts,
     scj_failing,
 )
@@ -65,15 +63,7 @@ class Faulty(Received):
 @pytest.fixture
 def smtp():
     """The loopback server of test_alerts, with Faulty's handler (test_alerts' `env` uses it)."""
-    handler = Faulty()
-    port = free_port()
-    controller = Controller(
-        handler, hostname="127.0.0.1", port=port, authenticator=handler, auth_require_tls=False
-    )
-    controller.start()
-    handler.port = port
-    yield handler
-    controller.stop()
+    yield from test_alerts.serve_smtp(Faulty())
 
 
 def messages(conn) -> list[tuple]:
