@@ -576,15 +576,13 @@ def test_blocking_failures_are_enforced_in_the_marts(chained):
     assert others == 0
 
 
-@pytest.mark.xfail(
-    reason="open (2026-12-01): passes on its own (131 s); run after the other tests of this file in the "
-    "suite, the two-department quality run stored no CR-SYNC-001 result — an order dependence not yet explained",
-    strict=False,
-)
-def test_a_source_that_lost_its_data_is_a_blocking_finding_of_its_departments(run):
+def test_a_source_that_lost_its_data_is_a_blocking_finding_of_its_departments(run, monkeypatch):
     """Issue #12: the credit platform answers with a fraction of its history; the sync holds the
     resource (lands nothing) and the quality run fails CR-SYNC-001, blocking, for the departments
     that answer for the credit system — and for no one else."""
+    # the whole catalogue: the module-scoped `chained` fixture, when it ran before this test, points
+    # QUALITY_RULES at its two-rule catalogue until the end of the module
+    monkeypatch.delenv("QUALITY_RULES", raising=False)
     import sys
     from datetime import UTC, datetime
 
