@@ -19,15 +19,12 @@
             {{ exceptions.raise_compiler_error("code_lists has no labels for " ~ field) }}
         {%- endif -%}
     {%- endif -%}
-    case
-            when ({{ label_expr }}) is null then null
+    {#- a simple CASE and `= any`: the label expression is evaluated once per row, not once per label #}
+    case ({{ label_expr }})
             {%- for label, code in pairs %}
-            when ({{ label_expr }}) = '{{ label }}' then '{{ code }}'
+            when '{{ label }}' then '{{ code }}'
             {%- endfor %}
-            else 'other'
+            else case when ({{ label_expr }}) is not null then 'other' end
         end as {{ column }},
-        case
-            when ({{ label_expr }}) is null then null
-            else ({{ label_expr }}) in ({% for label, code in pairs %}'{{ label }}'{% if not loop.last %}, {% endif %}{% endfor %}{% if not pairs %}null{% endif %})
-        end as is_{{ column }}_mapped
+        ({{ label_expr }}) = any ({{ sql_text_array(pairs | map('first') | list) }}) as is_{{ column }}_mapped
 {%- endmacro %}
