@@ -82,6 +82,23 @@ def build(project: Path, cfg, target: Path) -> float:
     return took
 
 
+def model_times(target: Path) -> dict[str, float]:
+    """Each node's execution time in the last build, from dbt's run_results.json."""
+    import json
+
+    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
+    return {r["unique_id"].split(".", 2)[-1]: float(r["execution_time"]) for r in results}
+
+
+def slowest_models(baseline: Path, this: Path, top: int = 12) -> None:
+    """Where the difference is: the nodes whose time grew most between the two last builds."""
+    before, after = model_times(baseline), model_times(this)
+    grew = sorted(after, key=lambda n: after[n] - before.get(n, 0.0), reverse=True)[:top]
+    print("nodes whose time grew most (last build of each; seconds before → after):")
+    for n in grew:
+        print(f"  {n:<60} {before.get(n, 0.0):7.1f} → {after[n]:7.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", type=float, default=0.25)
@@ -115,6 +132,7 @@ def main() -> None:
                 took = build(project, cfg, tmp / f"target-{label}")
                 times[label].append(took)
                 print(f"run {i + 1} {label}: {took:.1f} s", flush=True)
+        slowest_models(tmp / "target-baseline", tmp / "target-this")
         best = {k: min(v) for k, v in times.items()}
         print(
             f"best baseline {best['baseline']:.1f} s, this {best['this']:.1f} s, "

@@ -89,6 +89,16 @@
     group by t.text
 {%- endmacro %}
 
+{#- Free texts without names of their own record (evaluation comments), scrubbed once per distinct
+    text: one row per text, (text, scrubbed) = util.scrub_text(text, its dictionary names). Join it on
+    the text; a high-volume source with a few thousand distinct texts then scrubs a few thousand
+    times, not once per record. -#}
+{% macro scrubbed_texts(texts) -%}
+    select t.text, util.scrub_text(t.text, h.names) as scrubbed
+    from (select distinct x.text from ({{ texts }}) as x (text) where x.text is not null) as t
+    left join ({{ dictionary_hits(texts) }}) as h on h.text = t.text
+{%- endmacro %}
+
 {#- The texts `text_expr` of the raw versions an incremental staging model reads in this run
     (every version on a full refresh, those of changed records otherwise): dictionary_hits' input. -#}
 {% macro raw_texts(source_name, table_name, text_expr) -%}

@@ -133,3 +133,12 @@
     {{ current_versions(source(source_name, table_name)) }}
     {%- endif -%}
 {% endmacro %}
+
+{#- An expression later CTEs read several times, evaluated once per row. PostgreSQL inlines a CTE
+    into its readers and recomputes such a column for every use (a party's person test, with its
+    code check, is read by four columns); a set-returning function in the select list keeps the CTE
+    from being inlined, and unlike OFFSET 0 or a materialized CTE it leaves the plan parallel.
+    unnest of a one-element array: exactly one row for every row, null included. -#}
+{% macro computed_once(expr) -%}
+    unnest(array[{{ expr }}])
+{%- endmacro %}

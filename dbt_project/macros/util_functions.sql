@@ -274,6 +274,8 @@ declare
     s text := value;
     n text;
     m text[];
+    known text[] := array[]::text[];
+    i int;
 begin
     if s is null then
         return null;
@@ -300,16 +302,22 @@ begin
             s, '(电话|座机|固话|热线|致电|拨打|回电|联系方式)([:：是为]?[ \u3000]*)[2-9][0-9]{6,7}(?![0-9])',
             '\1\2[电话]', 'g');
     end if;
-    for n in
-        select name from (
-            select distinct util.clean_name(x) as name
-            from unnest(coalesce(names, array[]::text[])) as x
-        ) as k
-        where length(name) >= 2
-        order by length(name) desc, name
-    loop
-        s := replace(s, n, '[姓名]');
-    end loop;
+    {# the names, cleaned, longest first (then by name): sorted here, without a query per call #}
+    if names is not null then
+        foreach n in array names loop
+            n := util.clean_name(n);
+            continue when n is null or length(n) < 2 or n = any (known);
+            i := 1;
+            while i <= coalesce(array_length(known, 1), 0)
+                and (length(known[i]) > length(n) or (length(known[i]) = length(n) and known[i] < n)) loop
+                i := i + 1;
+            end loop;
+            known := known[:i - 1] || n || known[i:];
+        end loop;
+        foreach n in array known loop
+            s := replace(s, n, '[姓名]');
+        end loop;
+    end if;
     if s ~ '{{ title_re }}' then
         for m in
             select regexp_matches(

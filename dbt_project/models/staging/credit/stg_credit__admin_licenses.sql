@@ -9,11 +9,11 @@ current_licenses as (
         source.*,
         util.clean_text(payload ->> 'party_category') as party_category_label,
         {# persons by category, code or registry, and parties nothing establishes as organisations #}
-        {{ party_is_person(
+        {{ computed_once(party_is_person(
             "util.clean_code(payload ->> 'uscc')",
             "util.clean_text(payload ->> 'party_category') in ('自然人', '个体工商户')",
             "util.clean_text(payload ->> 'party_category') = '法人及非法人组织'",
-        ) }} as is_party_person
+        )) }} as is_party_person
     from source
     {{ registry_party_joins("util.clean_code(payload ->> 'uscc')", "util.clean_name(payload ->> 'party_name')") }}
     where not is_deleted

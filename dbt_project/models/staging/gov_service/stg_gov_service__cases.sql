@@ -8,9 +8,10 @@ source as (
 current_cases as (
     select
         *,
-        util.clean_text(payload ->> 'applicant_type') as applicant_type_label,
-        util.clean_text(payload ->> 'applicant_cert_type') as cert_type_label,
-        util.clean_code(payload ->> 'applicant_cert_no') as cert_code
+        {# read by a dozen columns below: computed once #}
+        {{ computed_once("util.clean_text(payload ->> 'applicant_type')") }} as applicant_type_label,
+        {{ computed_once("util.clean_text(payload ->> 'applicant_cert_type')") }} as cert_type_label,
+        {{ computed_once("util.clean_code(payload ->> 'applicant_cert_no')") }} as cert_code
     from source
     where not is_deleted
 ),
@@ -20,10 +21,10 @@ classified as (
         current_cases.*,
         {# a 个体工商户 applying as 法人 is still a person, so 法人 alone establishes nothing: the
            applicant is an organisation only by a valid non-92 code or the registry (code, then name) #}
-        {{ party_is_person(
+        {{ computed_once(party_is_person(
             "case when cert_type_label is distinct from '身份证' then cert_code end",
             "applicant_type_label = '自然人' or cert_type_label = '身份证'",
-        ) }} as is_applicant_person
+        )) }} as is_applicant_person
     from current_cases
     {{ registry_party_joins(
         "case when cert_type_label is distinct from '身份证' then cert_code end",

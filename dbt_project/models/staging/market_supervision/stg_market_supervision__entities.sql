@@ -10,12 +10,12 @@ current_entities as (
         util.clean_text(payload ->> 'entity_type') as entity_type_label,
         {# a 个体工商户 is a person (its name often is the operator's), and so is an entity whose kind
            neither its type nor a valid non-92 code establishes #}
-        {{ party_is_person(
+        {{ computed_once(party_is_person(
             "util.clean_code(payload ->> 'uscc')",
             "util.clean_text(payload ->> 'entity_type') = '个体工商户'",
             "util.clean_text(payload ->> 'entity_type') in ('企业', '农民专业合作社')",
             registry=false,
-        ) }} as is_person
+        )) }} as is_person
     from source
     where not is_deleted
 ),

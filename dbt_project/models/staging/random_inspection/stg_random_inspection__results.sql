@@ -8,7 +8,7 @@ current_results as (
     select
         source.*,
         {# no type field: a 个体工商户 by code or registry, or nothing establishes an organisation #}
-        {{ party_is_person("util.clean_code(payload ->> 'uscc')") }} as is_entity_person
+        {{ computed_once(party_is_person("util.clean_code(payload ->> 'uscc')")) }} as is_entity_person
     from source
     {{ registry_party_joins("util.clean_code(payload ->> 'uscc')", "util.clean_name(payload ->> 'entity_name')") }}
     where not is_deleted
