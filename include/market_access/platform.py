@@ -35,6 +35,8 @@ PHASES = {
     "quality": lambda dag_id: dag_id == "data_quality",
     "publish": lambda dag_id: dag_id == "publish_marts",
 }
+# the runner's marker lines around each DAG (orchestration/dagtest.py prints them, run_dags reads them)
+DAGTEST_MARK = "##market_access dag "
 # each DAG's seconds in the last `make run`, relative to the local folder
 TIMINGS_FILE = "logs/run/timings.json"
 
@@ -250,6 +252,59 @@ def airflow(
             if echo is not None and echo.search(line):
                 say("    " + _compact(line))
         return proc.wait()
+
+
+def run_dags(stack: Stack, dag_ids: list[str], log_dir: Path):
+    """`airflow dags test` of each DAG in order, in one process (orchestration/dagtest.py): yields
+    (dag_id, exit code, seconds) as each finishes, and writes each DAG's output to
+    `log_dir/<dag_id>.log`. If the process dies inside a DAG, that DAG has failed (its log says
+    how) and the rest run in a new process: one DAG never stops the others."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    pending = list(dag_ids)
+    while pending:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "market_access.orchestration.dagtest", *pending],
+            env=stack.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        assert proc.stdout is not None
+        log = open(log_dir / "dagtest-startup.log", "w", encoding="utf-8")
+        current: str | None = None
+        started = time.monotonic()
+        try:
+            for line in proc.stdout:
+                if line.startswith(DAGTEST_MARK):
+                    word, dag_id, *rest = line[len(DAGTEST_MARK) :].split()
+                    if word == "start":
+                        log.close()
+                        log = open(log_dir / f"{dag_id}.log", "w", encoding="utf-8")
+                        current, started = dag_id, time.monotonic()
+                    else:
+                        fields = dict(f.split("=", 1) for f in rest)
+                        log.close()
+                        log = open(os.devnull, "w", encoding="utf-8")
+                        current = None
+                        pending.remove(dag_id)
+                        yield dag_id, int(fields["rc"]), float(fields["seconds"])
+                    continue
+                log.write(line)
+                if _PROGRESS.search(line):
+                    say("    " + _compact(line))
+        finally:
+            log.close()
+        rc = proc.wait()
+        if current is not None:  # the process died inside this DAG
+            with open(log_dir / f"{current}.log", "a", encoding="utf-8") as tail:
+                tail.write(f"\n[make run] the dags test process ended with exit {rc} inside {current}\n")
+            pending.remove(current)
+            yield current, rc or 1, time.monotonic() - started
+        elif pending:  # it died before starting the next one (Airflow itself failed to start)
+            for dag_id in pending:
+                yield dag_id, rc or 1, 0.0
+            return
 
 
 # what `make run` echoes of Airflow's output: the platform's own log lines, and failures
@@ -481,15 +536,11 @@ def run_all(s: Settings) -> int:
             say(f"  airflow db migrate failed (exit {rc}); see {run_logs / 'airflow-db-migrate.log'}")
             return 1
         say(f"  ready in {time.monotonic() - t0:.1f}s")
-        for dag_id in RUN_ORDER:
-            say(f"▶ {dag_id} (airflow dags test; full log {run_logs / (dag_id + '.log')})")
-            t0 = time.monotonic()
-            rc = airflow(
-                stack, "dags", "test", dag_id, log_path=run_logs / f"{dag_id}.log", echo=_PROGRESS, dag_id=dag_id
-            )
-            timings[dag_id] = time.monotonic() - t0
+        say(f"▶ {', '.join(RUN_ORDER)} (airflow dags test, in one process; logs in {run_logs})")
+        for dag_id, rc, seconds in run_dags(stack, RUN_ORDER, run_logs):
+            timings[dag_id] = seconds
             status = "ok" if rc == 0 else f"FAILED (exit {rc})"
-            say(f"  {dag_id}: {status} in {timings[dag_id]:.1f}s")
+            say(f"  {dag_id}: {status} in {seconds:.1f}s (log {run_logs / (dag_id + '.log')})")
             if rc != 0:
                 failed.append(dag_id)
             (s.local_dir / TIMINGS_FILE).write_text(json.dumps(timings, indent=1), encoding="utf-8")

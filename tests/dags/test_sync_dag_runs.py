@@ -94,3 +94,42 @@ def test_wrong_secret_fails_the_dag_at_once_without_retries(
     assert out.returncode != 0
     assert len(list(outbox.glob("*.eml"))) == 1
     assert "bureau mail already_sent" in out.stdout + out.stderr
+
+
+def test_one_process_runs_each_dag_in_turn_and_a_failure_stops_no_other(
+    airflow_db, warehouse_cfg, wconn, credit_server
+):
+    """`make run`'s runner (orchestration/dagtest.py): several `dags test` in one process, each
+    framed by its markers; a DAG that cannot be found fails alone, and a DAG run a second time in the
+    same process pulls nothing twice."""
+    from market_access.orchestration.dagtest import MARK
+
+    world, srv = credit_server
+    env = dict(os.environ)
+    env["AIRFLOW_CONN_CREDIT"] = srv.url.replace("://", "://credit-client:right@", 1)
+    env["AIRFLOW_CONN_WAREHOUSE"] = warehouse_cfg.airflow_uri()
+    out = subprocess.run(
+        [sys.executable, "-m", "market_access.orchestration.dagtest", "sync_credit", "no_such_dag", "sync_credit"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    marks = [ln[len(MARK) :].split() for ln in out.stdout.splitlines() if ln.startswith(MARK)]
+    ends = [(m[1], m[2]) for m in marks if m[0] == "end"]
+    assert [m[:2] for m in marks if m[0] == "start"] == [
+        ["start", "sync_credit"],
+        ["start", "no_such_dag"],
+        ["start", "sync_credit"],
+    ]
+    assert ends == [("sync_credit", "rc=0"), ("no_such_dag", "rc=1"), ("sync_credit", "rc=0")], (
+        out.stdout[-4000:] + out.stderr[-2000:]
+    )
+    assert out.returncode == 1
+    assert "no_such_dag" in out.stdout + out.stderr
+    for res in catalog.system("credit").resources:
+        versions, records = wconn.execute(
+            f"select count(*), count(distinct record_id) from {res.qualified_table}"
+        ).fetchone()
+        assert records == len(world.truth("credit", res.name)), res.name
+        assert versions == records, res.name  # the second run in the same process added nothing
