@@ -224,6 +224,11 @@ class Settings:
             ) from None
 
     @property
+    def dbt_threads(self) -> int:
+        """Models dbt builds side by side in the warehouse DAGs (DBT_THREADS; as dbt_project/profiles.yml)."""
+        return _env_int("DBT_THREADS", 2, 1, 32)
+
+    @property
     def quality_workers(self) -> int:
         """Processes that validate departments side by side (QUALITY_WORKERS; 1 = in the caller)."""
         return _env_int("QUALITY_WORKERS", min(os.cpu_count() or 1, 2), 1, 16)

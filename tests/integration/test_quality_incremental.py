@@ -26,7 +26,7 @@ from stdnum.cn import uscc as stdnum_uscc
 from test_sync import make_servers, sync_everything  # sibling modules: pytest puts their folder on sys.path
 from warehouse_world import prepare, scratch_database
 
-from market_access import warehouse
+from market_access import directory, warehouse
 from market_access.dbt import grant_transformer, run_dbt
 from market_access.quality import catalogue as catalogue_mod
 from market_access.quality import incremental, run_quality
@@ -397,6 +397,11 @@ def test_doubt_makes_a_full_run(twins):
             assert incremental.config_fingerprint(conn, Settings().quality_rules_file) != fp
             raise psycopg.Rollback()
         assert incremental.config_fingerprint(conn, Settings().quality_rules_file) == fp
+        # …but not the directory's load: reloaded as it is (a new batch, a new load time, as every
+        # `make run` does), the fingerprint stays and the next run is still incremental
+        directory.load_into_warehouse(conn, twins["dirs"])
+        assert incremental.config_fingerprint(conn, Settings().quality_rules_file) == fp
+        assert decide().mode == "incremental"
     with warehouse.connect(inc["cfg"], autocommit=True) as conn:
         conn.execute("set role loader")
         # a previous run that failed (or is still running): full

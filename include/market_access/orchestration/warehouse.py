@@ -135,8 +135,14 @@ def dbt_task_group(
             execution_mode=ExecutionMode.WATCHER,
             dbt_executable_path=str(dbt_executable()),
             test_indirect_selection=TestIndirectSelection.CAUTIOUS,
-            # the producer: one dbt build; a retry would only skip (Cosmos), so none
-            setup_operator_args={"freshness_callback": no_freshness_skips, "retries": 0},
+            # the producer: one dbt build; a retry would only skip (Cosmos), so none. dbt's unit tests
+            # check our SQL on fixed inputs: they run in `make test` and CI (as dbt advises), not
+            # in every day's build, where they would only repeat the same answer
+            setup_operator_args={
+                "freshness_callback": no_freshness_skips,
+                "retries": 0,
+                "dbt_cmd_flags": ["--exclude-resource-type", "unit_test"],
+            },
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
@@ -226,6 +232,7 @@ def _run_watchers_after_producer(group, producer) -> None:
 def cosmos_profile_mapping(conn_id: str = "warehouse"):
     """Cosmos' Postgres user/password mapping for the `warehouse` connection, role transformer.
 
+    dbt runs `DBT_THREADS` models at a time (2, as in profiles.yml; Cosmos' default is one).
     A connection without a password (the embedded server trusts local users) gets an empty one:
     Cosmos insists on a value for the secret field, and trust authentication ignores it. A
     connection without a port gets 5432 (dbt requires one; a socket path uses .s.PGSQL.5432).
@@ -244,4 +251,8 @@ def cosmos_profile_mapping(conn_id: str = "warehouse"):
         def can_claim_connection(self) -> bool:
             return self.conn.conn_type in ("postgres", "postgresql")
 
-    return _Mapping(conn_id=conn_id, profile_args={"schema": "staging", "role": "transformer"})
+    # threads as in profiles.yml: Cosmos' generated profile would otherwise run dbt on one thread
+    return _Mapping(
+        conn_id=conn_id,
+        profile_args={"schema": "staging", "role": "transformer", "threads": settings().dbt_threads},
+    )

@@ -159,6 +159,22 @@ def fingerprints(
     return {dept: (fp, int(n)) for dept, fp, n in conn.execute(query)}
 
 
+# the directory columns a result can depend on (who answers for what, under which names and limits);
+# not where or when the directory was loaded from
+_DIRECTORY_CONTENT = {
+    "raw.directory__departments": (
+        "dept_code",
+        "dept_name",
+        "aliases",
+        "alert_emails",
+        "role",
+        "sources",
+        "freshness_days",
+    ),
+    "raw.directory__department_names": ("name", "dept_code", "kind"),
+}
+
+
 def config_fingerprint(conn: psycopg.Connection, catalogue_file: Path) -> str:
     """One hash over what every result depends on besides the records: the rule catalogue, the
     department directory (names and aliases included), the engine's code, the GX version."""
@@ -169,15 +185,16 @@ def config_fingerprint(conn: psycopg.Connection, catalogue_file: Path) -> str:
         h.update(name.encode())
         h.update((here / name).read_bytes())
     h.update(importlib.metadata.version("great_expectations").encode())
-    for table in ("raw.directory__departments", "raw.directory__department_names"):
+    # the directory's content, not its load: every `make run` reloads it (new _batch_id, _loaded_at)
+    for table, columns in _DIRECTORY_CONTENT.items():
         if conn.execute("select to_regclass(%s)", (table,)).fetchone()[0] is None:
             h.update(b"-")
             continue
-        (digest,) = conn.execute(
-            sql.SQL(
-                "select md5(coalesce(string_agg(t::text, E'\\n' order by t::text), '')) from {} as t"
-            ).format(sql.SQL(table))
-        ).fetchone()
+        row = sql.SQL("row({})::text").format(sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+        query = sql.SQL(
+            "select md5(coalesce(string_agg(r, E'\\n' order by r), '')) from (select {} as r from {}) as t"
+        ).format(row, sql.SQL(table))
+        (digest,) = conn.execute(query).fetchone()
         h.update(digest.encode())
     return h.hexdigest()
 
