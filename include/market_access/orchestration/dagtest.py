@@ -5,9 +5,10 @@
 Each DAG runs exactly as `airflow dags test <dag_id>` runs it — the same command-line function,
 its whole DAG run with every task through Airflow's task runner and the metadata database — but
 Python, Airflow, its providers, dbt and Great Expectations are imported once for all of them
-instead of once per DAG: on this machine a quiet sync DAG took 26–29 s as its own
-`airflow dags test` and takes 3–5 s here (gov_service, the first, 15 s: it pays the imports). Before each DAG, Airflow's parsing
-context names it, so the other DAG files (the Cosmos ones above all) skip rendering.
+instead of once per DAG. On this machine a quiet sync DAG took 26–29 s as its own
+`airflow dags test` and takes 3–5 s here (the first, gov_service, 15 s: it pays the imports).
+Before each DAG, Airflow's parsing context names it, so the other DAG files (the Cosmos ones above
+all) skip rendering.
 
 The output is Airflow's, with one marker line before and after each DAG:
 
