@@ -224,34 +224,15 @@ def bring_up(s: Settings, *, advance_days: int = 0) -> Stack:
     return stack
 
 
-def airflow(
-    stack: Stack, *args: str, log_path: Path, echo: re.Pattern | None = None, dag_id: str | None = None
-) -> int:
-    """Run an `airflow` CLI command with the platform's environment; output goes to log_path.
-
-    With `dag_id`, Airflow's parsing context names that DAG, so the DAG files of the others (the
-    Cosmos DAGs above all) skip rendering when `airflow dags test` parses the folder.
-    """
+def airflow(stack: Stack, *args: str, log_path: Path) -> int:
+    """Run an `airflow` CLI command (`db migrate`) with the platform's environment; output goes to
+    log_path. The DAGs themselves run through run_dags."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     exe = str(Path(sys.executable).with_name("airflow"))
-    env = stack.env()
-    if dag_id:
-        env["_AIRFLOW_PARSING_CONTEXT_DAG_ID"] = dag_id
     with open(log_path, "w", encoding="utf-8") as log:
-        proc = subprocess.Popen(
-            [exe, *args],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-        )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            if echo is not None and echo.search(line):
-                say("    " + _compact(line))
-        return proc.wait()
+        return subprocess.run(
+            [exe, *args], env=stack.env(), stdout=log, stderr=subprocess.STDOUT, text=True
+        ).returncode
 
 
 def run_dags(stack: Stack, dag_ids: list[str], log_dir: Path):
@@ -271,7 +252,10 @@ def run_dags(stack: Stack, dag_ids: list[str], log_dir: Path):
             bufsize=1,
         )
         assert proc.stdout is not None
-        log = open(log_dir / "dagtest-startup.log", "w", encoding="utf-8")
+        # what a process prints before its first DAG (appended: a restart keeps the first one's)
+        log = open(
+            log_dir / "dagtest-startup.log", "a" if pending != list(dag_ids) else "w", encoding="utf-8"
+        )
         current: str | None = None
         started = time.monotonic()
         try:
