@@ -1,11 +1,13 @@
 """Build-time cost of the de-identification: `dbt build --full-refresh` of two dbt projects on one raw layer.
 
-    .venv/bin/python bench/deid_build.py --scale 0.25 --baseline /path/to/old/dbt_project [--repeat 2]
+    .venv/bin/python bench/deid_build.py --scale 0.25 --baseline /path/to/old/dbt_project [--baseline …] [--repeat 2]
 
 Lands a simulator world (every source over HTTP through the real connector, the departments'
 files through the inbox) into a scratch warehouse on an embedded PostgreSQL, then times the full
-build of the baseline project and of this one, alternating (best of --repeat each, so a
-neighbour's burst of CPU does not decide the figure), and prints the ratio. Afterwards it reports
+build of each baseline project and of this one, alternating (best of --repeat each, so a
+neighbour's burst of CPU does not decide the figure), and prints the ratio against each baseline
+(a second baseline can be the old project with only this one's general speed-ups applied, so the
+ratio against it is the cost of what was added, not hidden by what was sped up). Afterwards it reports
 how often the scrubber wrote [姓名] into the simulator's evaluation comments, against how many
 comments the simulator wrote a name into (its only name-bearing comment is 感谢工作人员<name>…).
 """
@@ -103,7 +105,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", type=float, default=0.25)
     ap.add_argument("--seed", type=int, default=20260701)
-    ap.add_argument("--baseline", type=Path, required=True, help="the dbt_project folder to compare against")
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        action="append",
+        required=True,
+        help="a dbt_project folder to compare against (repeatable; the first one's nodes are compared)",
+    )
     ap.add_argument("--repeat", type=int, default=2)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="deid-bench-"))
@@ -126,18 +134,24 @@ def main() -> None:
                 f"landed scale {args.scale}: {cases} case versions in {time.monotonic() - t0:.0f} s",
                 flush=True,
             )
-        times = {"baseline": [], "this": []}
+        projects = {f"baseline {i + 1}": p for i, p in enumerate(args.baseline)} | {"this": PROJECT_DIR}
+        targets = {label: tmp / f"target-{i}" for i, label in enumerate(projects)}
+        for label, project in projects.items():
+            print(f"{label}: {project}", flush=True)
+        times: dict[str, list[float]] = {label: [] for label in projects}
         for i in range(args.repeat):
-            for label, project in (("baseline", args.baseline), ("this", PROJECT_DIR)):
-                took = build(project, cfg, tmp / f"target-{label}")
+            for label, project in projects.items():
+                took = build(project, cfg, targets[label])
                 times[label].append(took)
                 print(f"run {i + 1} {label}: {took:.1f} s", flush=True)
-        slowest_models(tmp / "target-baseline", tmp / "target-this")
+        slowest_models(targets["baseline 1"], targets["this"])
         best = {k: min(v) for k, v in times.items()}
-        print(
-            f"best baseline {best['baseline']:.1f} s, this {best['this']:.1f} s, "
-            f"ratio {best['this'] / best['baseline']:.3f}"
-        )
+        for label in projects:
+            if label != "this":
+                print(
+                    f"best {label} {best[label]:.1f} s, this {best['this']:.1f} s, "
+                    f"ratio {best['this'] / best[label]:.3f}"
+                )
         with warehouse.connect(cfg, autocommit=True) as conn:
             names, marked, other = conn.execute(
                 """select (select count(*) from deid.person_names),

@@ -38,9 +38,13 @@ begin
 end
 $do$;
 
+{#- The one-expression SQL helpers below are not declared strict, though null in gives null out: PostgreSQL
+    inlines a SQL function into the query only if it is not strict or its body is provably strict, and a
+    CASE or NULLIF body is not. Inlined, a call costs its expression (clean_text over 600k values: 0.64 s
+    against 2.15 s called). Each one's body returns null for a null argument by itself. -#}
 {# the common case (already clean) costs one regex match; the rest is normalised #}
 create or replace function util.clean_code(value text) returns text
-language sql immutable strict parallel safe
+language sql immutable parallel safe
 as $$
     select case
         when value ~ '^[0-9A-Z]+$' then value
@@ -48,14 +52,18 @@ as $$
     end
 $$;
 
+{# the common case (nothing to translate or remove) costs one regex match #}
 create or replace function util.clean_name(value text) returns text
-language sql immutable strict parallel safe
+language sql immutable parallel safe
 as $$
-    select nullif(regexp_replace(util.to_halfwidth(value), '\s+', '', 'g'), '')
+    select case
+        when value !~ '[\s\uff01-\uff5e\u3000]' then nullif(value, '')
+        else nullif(regexp_replace(util.to_halfwidth(value), '\s+', '', 'g'), '')
+    end
 $$;
 
 create or replace function util.clean_text(value text) returns text
-language sql immutable strict parallel safe
+language sql immutable parallel safe
 as $$
     select nullif(btrim(value, E' \t\r\n\u3000'), '')
 $$;
@@ -138,7 +146,7 @@ $$;
 
 {# birth year of a valid 身份证号 (generalised quasi-identifier) #}
 create or replace function util.ric_birth_year(value text) returns int
-language sql immutable strict parallel safe
+language sql immutable parallel safe
 as $$
     select case when util.ric_is_valid(value) then substr(util.ric_to_18(value), 7, 4)::int end
 $$;
@@ -216,20 +224,20 @@ $$;
 
 {# first 3 and last 4 characters kept (domain.md §4), all hidden when shorter than 8 #}
 create or replace function util.mask_middle(c text) returns text
-language sql immutable strict parallel safe
+language sql immutable parallel safe
 as $$
     select case when length(c) > 7 then left(c, 3) || repeat('*', length(c) - 7) || right(c, 4)
         else repeat('*', length(c)) end
 $$;
 
 create or replace function util.mask_ric(value text) returns text
-language sql immutable strict parallel safe
+language sql immutable parallel safe
 as $$
     select util.mask_middle(util.ric_to_18(value))
 $$;
 
 create or replace function util.mask_phone(value text) returns text
-language sql immutable strict parallel safe
+language sql immutable parallel safe
 as $$
     select util.mask_middle(util.phone_normalize(value))
 $$;
@@ -335,19 +343,19 @@ end
 $fn$;
 
 create or replace function util.to_int(value text) returns int
-language sql immutable strict parallel safe
+language sql immutable parallel safe
 as $$
     select case when btrim(value) ~ '^-?[0-9]{1,9}(\.0+)?$' then split_part(btrim(value), '.', 1)::int end
 $$;
 
 create or replace function util.to_numeric(value text) returns numeric
-language sql immutable strict parallel safe
+language sql immutable parallel safe
 as $$
     select case when btrim(value) ~ '^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$' then btrim(value)::numeric end
 $$;
 
 create or replace function util.to_bool(value text) returns boolean
-language sql immutable strict parallel safe
+language sql immutable parallel safe
 as $$
     select case lower(btrim(value))
         when 'true' then true when '1' then true when '是' then true

@@ -76,6 +76,62 @@ def test_halfwidth_and_clean_code(db):
     ]
 
 
+# not declared strict so that PostgreSQL inlines them (util_functions.sql): each must still give null
+# for null by itself, and an ordinary argument must not change its answer
+NOT_STRICT = [
+    "clean_code",
+    "clean_name",
+    "clean_text",
+    "ric_birth_year",
+    "mask_middle",
+    "mask_ric",
+    "mask_phone",
+    "to_int",
+    "to_numeric",
+    "to_bool",
+]
+
+
+@pytest.mark.parametrize("function", NOT_STRICT)
+def test_the_inlined_helpers_give_null_for_null(db, function):
+    (strict,) = db.execute(
+        "select p.proisstrict from pg_proc p join pg_namespace n on n.oid = p.pronamespace "
+        "where n.nspname = 'util' and p.proname = %s",
+        (function,),
+    ).fetchone()
+    assert strict is False
+    assert many(db, f"util.{function}", [None]) == [None]
+
+
+def test_clean_name_fast_path_equals_the_full_normalisation(db):
+    values = [
+        "张三",
+        "欧阳 娜娜",
+        "王\u3000小明",
+        "ＡＢ李四",
+        "李四\t",
+        "",
+        " ",
+        "Ann Lee",
+        "赵(六)",
+        "赵（六）",
+    ]
+    fast = many(db, "util.clean_name", values)
+    full = [
+        r[0]
+        for r in db.execute(
+            "select nullif(regexp_replace(util.to_halfwidth(v), '\\s+', '', 'g'), '') "
+            "from unnest(%s::text[]) with ordinality as t (v, n) order by n",
+            (values,),
+        ).fetchall()
+    ]
+    assert (
+        fast
+        == full
+        == ["张三", "欧阳娜娜", "王小明", "AB李四", "李四", None, None, "AnnLee", "赵(六)", "赵(六)"]
+    )
+
+
 def _random_uscc(rng: random.Random) -> str:
     first17 = f"{rng.choice('1259')}{rng.choice('123')}{rng.choice(AREAS)}" + "".join(
         rng.choice(USCC_ALPHABET) for _ in range(9)
@@ -220,7 +276,29 @@ def test_beijing_timestamps(db):
 
 
 # the leap rules (÷4, ÷100, ÷400), year 0000 and the last year, around every month's end
-EDGE_YEARS = (0, 1, 4, 100, 400, 1600, 1700, 1800, 1896, 1899, 1900, 1904, 1999, 2000, 2001, 2023, 2024, 2100, 2400, 9996, 9999)
+EDGE_YEARS = (
+    0,
+    1,
+    4,
+    100,
+    400,
+    1600,
+    1700,
+    1800,
+    1896,
+    1899,
+    1900,
+    1904,
+    1999,
+    2000,
+    2001,
+    2023,
+    2024,
+    2100,
+    2400,
+    9996,
+    9999,
+)
 
 
 def _iso_or_none(v: str):
@@ -257,7 +335,10 @@ def test_date_validity_on_the_calendar_edges(db):
     assert [r[0] for r in got] == [_iso_or_none(v) for v in stamps]
 
     # 身份证号 with that birth date and a correct check character: valid iff the date is real and ≥ 1800
-    rics = [first17 + ric.calc_check_digit(first17 + "0") for first17 in (f"360421{v.replace('-', '')}001" for v in dates)]
+    rics = [
+        first17 + ric.calc_check_digit(first17 + "0")
+        for first17 in (f"360421{v.replace('-', '')}001" for v in dates)
+    ]
     assert many(db, "util.ric_is_valid", rics) == [e is not None and e.year >= 1800 for e in expected]
 
 
