@@ -40,6 +40,13 @@ DAGTEST_MARK = "##market_access dag "
 # each DAG's seconds in the last `make run`, relative to the local folder
 TIMINGS_FILE = "logs/run/timings.json"
 
+# Cosmos' watcher producer copies every XCom it pushes into an Airflow Variable, by default rewriting the
+# whole (growing) copy on each push — about 1,300 pushes per daily build, which cost more than the dbt
+# nodes themselves (profiled: py-spy, 2026-12-01). Off, the copy is written once, by the producer's
+# failure callback, which is when a cleared producer needs it; only a producer killed outright (its
+# worker lost) leaves none, and then its cleared models' tasks run their models themselves.
+WATCHER_BACKUP_ON_FAILURE_ONLY = ("AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY", "False")
+
 
 def say(msg: str = "") -> None:
     print(msg, flush=True)
@@ -82,6 +89,7 @@ class Stack:
         # Cosmos' partial-parse and profile cache: this platform's own, not /tmp/cosmos shared by every
         # Airflow on the machine (two platforms' builds must not read each other's half-written cache)
         env.setdefault("AIRFLOW__COSMOS__CACHE_DIR", str(s.local_dir / "cosmos"))
+        env.setdefault(*WATCHER_BACKUP_ON_FAILURE_ONLY)
         if self.warehouse_embedded and not os.environ.get(deid.KEY_ENV, "").strip():
             # the embedded default's pseudonym key: generated once into .local/secrets, never in the repo
             key = deid.local_key(s.hmac_key_file)

@@ -22,6 +22,8 @@ AIRFLOW_ENV = {
     "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
     # Cosmos' parse cache of this session only (another pytest session may run the same DAGs)
     "AIRFLOW__COSMOS__CACHE_DIR": str(_HOME / "cosmos"),
+    # as make run and docker-compose.yml set it (platform.WATCHER_BACKUP_ON_FAILURE_ONLY)
+    "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
     # connections as contract §7 gives them; parsing a DAG never opens them
     "AIRFLOW_CONN_GOV_SERVICE": "http://gov:secret@127.0.0.1:9?base_path=%2Fgw",
     "AIRFLOW_CONN_MARKET_SUPERVISION": "http://ms:secret@127.0.0.1:9",
