@@ -436,10 +436,13 @@ def print_quality_summary(cfg: warehouse.WarehouseConfig, since: datetime) -> No
     """The newest quality run per department, its mails and the receipts mailed since `since`."""
     with warehouse.connect(cfg, autocommit=True) as conn:
         exists = conn.execute("select to_regclass('ops.quality_runs') is not null").fetchone()[0]
-        has_nc = exists and conn.execute(
-            "select exists (select from information_schema.columns where table_schema = 'ops' "
-            "and table_name = 'quality_runs' and column_name = 'not_checked')"
-        ).fetchone()[0]
+        has_nc = (
+            exists
+            and conn.execute(
+                "select exists (select from information_schema.columns where table_schema = 'ops' "
+                "and table_name = 'quality_runs' and column_name = 'not_checked')"
+            ).fetchone()[0]
+        )
         run = (
             conn.execute(
                 "select run_id, data_date, status, extract(epoch from finished_at - started_at), data_docs_dir, "

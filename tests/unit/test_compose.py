@@ -271,6 +271,31 @@ def test_airflow_core_settings(resolved):
         assert (metadata.username, metadata.password) == ("airflow", ENV["AIRFLOW_DB_PASSWORD"]), name
 
 
+def test_the_watcher_producer_backs_up_its_xcoms_on_failure_only(resolved):
+    """make run and every Airflow service set the same Cosmos option, and Cosmos reads it by that name
+    (a misspelt option would silently leave the per-push Variable rewrite on)."""
+    import sys
+
+    from market_access.platform import WATCHER_BACKUP_ON_FAILURE_ONLY
+
+    name, value = WATCHER_BACKUP_ON_FAILURE_ONLY
+    for service in AIRFLOW_SERVICES:
+        assert environment(resolved["services"][service])[name].lower() == value.lower() == "false", service
+    probe = "import cosmos.settings as s; print(s.enable_watcher_reliable_retry)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__COSMOS__")}
+    read = {
+        setting: subprocess.run(
+            [sys.executable, "-c", probe],
+            env=env | ({name: setting} if setting else {}),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()[-1]
+        for setting in (value, None)
+    }
+    assert read == {value: "False", None: "True"}
+
+
 def test_airflow_services_get_every_platform_connection(resolved):
     for name in AIRFLOW_SERVICES:
         env = environment(resolved["services"][name])
