@@ -41,10 +41,11 @@ DAGTEST_MARK = "##market_access dag "
 TIMINGS_FILE = "logs/run/timings.json"
 
 # Cosmos' watcher producer copies every XCom it pushes into an Airflow Variable, by default rewriting the
-# whole (growing) copy on each push — about 1,300 pushes per daily build, which cost more than the dbt
-# nodes themselves (profiled: py-spy, 2026-12-01). Off, the copy is written once, by the producer's
-# failure callback, which is when a cleared producer needs it; only a producer killed outright (its
-# worker lost) leaves none, and then its cleared models' tasks run their models themselves.
+# whole (growing) copy on each push — several pushes per dbt node; in a py-spy profile of a scale-0.01
+# day run (2026-12-01) the rewrites held the two producers' threads about 40 s. Off, the copy is written
+# once, by the producer's failure callback, which is when a cleared producer needs it; only a producer
+# killed outright (its worker lost) leaves none, and then its cleared models' tasks run their models
+# themselves.
 WATCHER_BACKUP_ON_FAILURE_ONLY = ("AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY", "False")
 
 
