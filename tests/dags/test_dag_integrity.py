@@ -76,15 +76,18 @@ def test_dag_files_do_no_work_at_import():
 def test_watcher_mode_wiring(dagbag, dag_id):
     """Issue #13: one producer per Cosmos DAG; every watcher runs after it (`airflow dags test` runs one
     task at a time), even when it failed (`one_done`); no detached test tasks; the preparing task
-    directly upstream of the DAG's last task; test tasks expect only the tests the producer runs."""
+    directly upstream of the DAG's last task; test tasks expect only the tests the producer runs;
+    the producer pushes only what its watchers read."""
     from cosmos.operators.watcher import DbtProducerWatcherOperator
 
     from market_access.orchestration import warehouse as wh
+    from market_access.orchestration.producer import ProducerPushingWhatWatchersRead
 
     dag = dagbag.dags[dag_id]
     producers = [t for t in dag.tasks if isinstance(t, DbtProducerWatcherOperator)]
     assert [p.task_id for p in producers] == ["dbt.dbt_producer_watcher"]
     producer = producers[0]
+    assert type(producer) is ProducerPushingWhatWatchersRead
     assert producer.retries == 0
     in_group = {t.task_id for t in dag.tasks if t.task_id.startswith("dbt.")}
     watchers = [t for t in dag.tasks if t.task_id in in_group and t is not producer]

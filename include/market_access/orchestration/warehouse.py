@@ -103,7 +103,8 @@ def dbt_task_group(
     """A Cosmos DbtTaskGroup over part of the project in Cosmos' WATCHER mode: one `dbt build` of the
     whole selection (the producer task `dbt_producer_watcher`), and per model an Airflow task that
     reports that model's outcome from the producer's events (with dbt's message when it failed),
-    followed by a task for its tests; source freshness tasks as before (warn-only).
+    followed by a task for its tests; source freshness tasks as before (warn-only). The producer
+    pushes only the XComs the watchers read (orchestration/producer.py).
 
     Tests run only when all the models they test are selected, or when they are defined in a selected
     path (dbt's cautious indirect selection): a relationships test from a mart to a seed belongs to
@@ -119,6 +120,8 @@ def dbt_task_group(
         TestBehavior,
         TestIndirectSelection,
     )
+
+    from market_access.orchestration.producer import adopt
 
     require_manifest()
     group = DbtTaskGroup(
@@ -157,7 +160,7 @@ def dbt_task_group(
         operator_args={"install_deps": False},
         default_args={"owner": OWNER},
     )
-    producer = group.get_child_by_label(PRODUCER_WATCHER_TASK_ID)
+    producer = adopt(group.get_child_by_label(PRODUCER_WATCHER_TASK_ID))
     _run_watchers_after_producer(group, producer)
     # a model's test task passes once every test the producer reported for it passed: list only the
     # tests the producer's `dbt build` runs (Cosmos lists every test on the model, also those of

@@ -1,0 +1,173 @@
+"""Issue #13: the watcher producer pushes only the XComs its watchers read (orchestration/producer.py).
+
+dbt's own event classes, serialised as Cosmos' dbt-runner callback serialises them, go through
+Cosmos' parser twice: as Cosmos calls it, and behind our filter. The XComs a watcher reads (the last
+value under each key) must be the same; only the overwritten lifecycle pushes go.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("cosmos")
+
+from dbt.events.types import (  # noqa: E402
+    MainReportVersion,
+    NodeCompiling,
+    NodeExecuting,
+    NodeFinished,
+    NodeStart,
+    RunResultError,
+)
+from dbt_common.events.base_types import msg_from_base_event  # noqa: E402
+from google.protobuf.json_format import MessageToJson  # noqa: E402
+
+from market_access.orchestration import producer as prod  # noqa: E402
+
+MODEL = "model.market_access.stg_demo"
+BROKEN = "model.market_access.stg_broken"
+TEST = "test.market_access.not_null_stg_demo_id.abc123"
+
+
+class RecordingTI:
+    """What Cosmos' parser needs of a task instance: xcom_push / xcom_pull, every push recorded."""
+
+    def __init__(self):
+        self.pushes: list[tuple[str, object]] = []
+        self.values: dict[str, object] = {}
+
+    def xcom_push(self, key, value):
+        self.pushes.append((key, value))
+        self.values[key] = value
+
+    def xcom_pull(self, key=None, **_):
+        return self.values.get(key)
+
+
+def line(event) -> str:
+    """An event as Cosmos' dbt-runner callback hands it to the parser."""
+    return MessageToJson(msg_from_base_event(event), preserving_proto_field_name=True)
+
+
+def node_info(uid: str, status: str, resource_type: str, finished: str = "") -> dict:
+    return {
+        "unique_id": uid,
+        "node_status": status,
+        "resource_type": resource_type,
+        "node_path": uid.split(".")[-1] + ".sql" if resource_type == "model" else "",
+        "node_started_at": "2026-12-01T08:00:00.000000",
+        "node_finished_at": finished,
+    }
+
+
+def lifecycle(uid: str, resource_type: str, final: str, message: str) -> list[str]:
+    done = "2026-12-01T08:00:03.000000"
+    return [
+        line(NodeStart(node_info=node_info(uid, "started", resource_type))),
+        line(NodeCompiling(node_info=node_info(uid, "compiling", resource_type))),
+        line(NodeExecuting(node_info=node_info(uid, "executing", resource_type))),
+        line(
+            NodeFinished(
+                node_info=node_info(uid, final, resource_type, done),
+                run_result={"status": final, "message": message},
+            )
+        ),
+    ]
+
+
+@pytest.fixture
+def dbt_log(tmp_path):
+    """A build's events: startup, a model that succeeds with its test, a model that fails."""
+    for uid in (MODEL, BROKEN):
+        compiled = (
+            tmp_path / "target" / "compiled" / "market_access" / "models" / (uid.split(".")[-1] + ".sql")
+        )
+        compiled.parent.mkdir(parents=True, exist_ok=True)
+        compiled.write_text(f"select 1 as id -- {uid}\n", encoding="utf-8")
+    lines = [line(MainReportVersion(version="1.11.0", log_version=3))]
+    lines += lifecycle(MODEL, "model", "success", "SELECT 3")
+    lines += lifecycle(TEST, "test", "pass", "PASS")
+    lines += lifecycle(BROKEN, "model", "error", 'column "nope" does not exist')
+    lines.append(
+        line(
+            RunResultError(msg='column "nope" does not exist', node_info=node_info(BROKEN, "error", "model"))
+        )
+    )
+    return tmp_path, lines
+
+
+def run_parser(parse, project_dir, lines) -> RecordingTI:
+    ti = RecordingTI()
+    extra = {"context": {"ti": ti}, "project_dir": str(project_dir)}
+    for text in lines:
+        parse(text, extra)
+    return ti
+
+
+def cosmos_parser():
+    import functools
+
+    from cosmos.operators._watcher.base import store_dbt_resource_status_from_log
+
+    return functools.partial(
+        store_dbt_resource_status_from_log,
+        tests_per_model={MODEL: [TEST]},
+        test_results_per_model={},
+        model_outlet_uris={},
+        dataset_namespace=None,
+        should_generate_model_uris=False,
+        upstream_failure_skipped_ids=set(),
+    )
+
+
+def test_the_events_are_the_ones_we_name():
+    assert {prod.event_name(text) for text in lifecycle(MODEL, "model", "success", "")} == {
+        "NodeStart",
+        "NodeCompiling",
+        "NodeExecuting",
+        "NodeFinished",
+    }
+    assert prod.event_name("not json") is None
+    assert prod.event_name("[1, 2]") is None
+
+
+def test_the_watchers_read_the_same_xcoms_with_fewer_pushes(dbt_log):
+    project_dir, lines = dbt_log
+    everything = run_parser(cosmos_parser(), project_dir, lines)
+    filtered = run_parser(prod.read_events_only(cosmos_parser()), project_dir, lines)
+
+    # what every watcher reads: the last value under each key — identical
+    assert filtered.values == everything.values
+    # the keys watchers poll, with their values
+    assert filtered.values["model__market_access__stg_demo_status"]["status"] == "success"
+    assert filtered.values["model__market_access__stg_broken_status"]["status"] == "error"
+    assert filtered.values["model__market_access__stg_demo_tests_status"] == "pass"
+    assert (
+        filtered.values["model__market_access__stg_broken_dbt_event"]["msg"] == 'column "nope" does not exist'
+    )
+    assert filtered.values["model__market_access__stg_demo_dbt_event"]["status"] == "success"
+    assert "select 1 as id" in filtered.values["model__market_access__stg_demo_compiled_sql"]
+    # three lifecycle pushes fewer per node (two models and a test), nothing else
+    assert len(everything.pushes) - len(filtered.pushes) == 3 * 3
+    dropped = [p for p in everything.pushes if p not in filtered.pushes]
+    assert {key for key, _ in dropped} == {
+        "model__market_access__stg_demo_dbt_event",
+        "model__market_access__stg_broken_dbt_event",
+        "test__market_access__not_null_stg_demo_id__abc123_dbt_event",
+    }
+    assert {value["status"] for _, value in dropped} == {"started", "compiling", "executing"}
+
+
+def test_adopt_keeps_the_producer_and_changes_only_its_parser():
+    from cosmos.operators.watcher import DbtProducerWatcherOperator
+
+    producer = DbtProducerWatcherOperator(project_dir="/tmp", profile_config=None, task_id="p")
+    producer.tests_per_model = {MODEL: [TEST]}
+    same = prod.adopt(producer)
+    assert same is producer and isinstance(producer, DbtProducerWatcherOperator)
+    assert type(producer) is prod.ProducerPushingWhatWatchersRead
+    assert producer.tests_per_model == {MODEL: [TEST]}
+    parse = producer._make_parse_callable()
+    assert parse.__name__ == "parse_read_events"
+    with pytest.raises(TypeError):
+        prod.adopt(producer)  # only Cosmos' own class is adopted, once
