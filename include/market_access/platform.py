@@ -233,6 +233,79 @@ def bring_up(s: Settings, *, advance_days: int = 0) -> Stack:
     return stack
 
 
+# written into AIRFLOW_HOME after `airflow db migrate` succeeded: the Airflow version and the
+# metadata database's migration revision it left
+MIGRATED_STAMP = "migrated.json"
+
+
+def sqlite_metadata(env: dict[str, str]) -> Path | None:
+    """The SQLite file of Airflow's metadata database when it is make run's default
+    (`$AIRFLOW_HOME/airflow.db`, set neither in the environment nor otherwise in airflow.cfg); else None."""
+    if any(
+        env.get(f"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN{suffix}", "").strip()
+        for suffix in ("", "_CMD", "_SECRET")
+    ):
+        return None
+    home = Path(env["AIRFLOW_HOME"])
+    default = home / "airflow.db"
+    cfg = home / "airflow.cfg"
+    if cfg.exists():
+        import configparser
+
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        try:
+            parser.read(cfg, encoding="utf-8")
+        except configparser.Error:
+            return None
+        conn = parser.get("database", "sql_alchemy_conn", fallback=f"sqlite:///{default}").strip()
+        if conn != f"sqlite:///{default}":
+            return None
+    return default
+
+
+def metadata_revision(db: Path) -> str | None:
+    """The migration revision recorded in a SQLite metadata database (None: no database, no table)."""
+    import sqlite3
+
+    if not db.is_file():
+        return None
+    try:
+        with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True) as conn:
+            rows = conn.execute("select version_num from alembic_version").fetchall()
+    except sqlite3.Error:
+        return None
+    return rows[0][0] if len(rows) == 1 else None
+
+
+def _migration_state(env: dict[str, str]) -> dict[str, str] | None:
+    from importlib.metadata import version
+
+    db = sqlite_metadata(env)
+    revision = metadata_revision(db) if db else None
+    return {"airflow": version("apache-airflow"), "revision": revision} if revision else None
+
+
+def metadata_is_migrated(env: dict[str, str]) -> bool:
+    """Whether `airflow db migrate` has nothing to do: the SQLite metadata database is at the revision
+    that this Airflow version's migration left in it (MIGRATED_STAMP). Any other database, a missing
+    stamp, another Airflow version or another revision: migrate."""
+    state = _migration_state(env)
+    stamp = Path(env["AIRFLOW_HOME"]) / MIGRATED_STAMP
+    try:
+        return state is not None and json.loads(stamp.read_text(encoding="utf-8")) == state
+    except (OSError, ValueError):
+        return False
+
+
+def record_migrated(env: dict[str, str]) -> None:
+    state = _migration_state(env)
+    stamp = Path(env["AIRFLOW_HOME"]) / MIGRATED_STAMP
+    if state is None:
+        stamp.unlink(missing_ok=True)
+    else:
+        stamp.write_text(json.dumps(state) + "\n", encoding="utf-8")
+
+
 def airflow(stack: Stack, *args: str, log_path: Path) -> int:
     """Run an `airflow` CLI command (`db migrate`) with the platform's environment; output goes to
     log_path. The DAGs themselves run through run_dags."""
@@ -527,11 +600,16 @@ def run_all(s: Settings) -> int:
         run_logs = s.log_dir / "run"
         say(f"• Airflow: metadata database in {s.airflow_home} …")
         t0 = time.monotonic()
-        rc = airflow(stack, "db", "migrate", log_path=run_logs / "airflow-db-migrate.log")
-        if rc != 0:
-            say(f"  airflow db migrate failed (exit {rc}); see {run_logs / 'airflow-db-migrate.log'}")
-            return 1
-        say(f"  ready in {time.monotonic() - t0:.1f}s")
+        env = stack.env()
+        if metadata_is_migrated(env):
+            say(f"  ready: already migrated by this Airflow version ({s.airflow_home / MIGRATED_STAMP})")
+        else:
+            rc = airflow(stack, "db", "migrate", log_path=run_logs / "airflow-db-migrate.log")
+            if rc != 0:
+                say(f"  airflow db migrate failed (exit {rc}); see {run_logs / 'airflow-db-migrate.log'}")
+                return 1
+            record_migrated(env)
+            say(f"  ready in {time.monotonic() - t0:.1f}s")
         say(f"▶ {', '.join(RUN_ORDER)} (airflow dags test, in one process; logs in {run_logs})")
         for dag_id, rc, seconds in run_dags(stack, RUN_ORDER, run_logs):
             timings[dag_id] = seconds
