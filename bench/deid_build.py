@@ -1,13 +1,15 @@
 """Build-time cost of the de-identification: `dbt build --full-refresh` of two dbt projects on one raw layer.
 
-    .venv/bin/python bench/deid_build.py --scale 0.25 --baseline /path/to/old/dbt_project [--baseline …] [--repeat 2]
+    .venv/bin/python bench/deid_build.py --scale 0.25 --baseline /path/to/old/dbt_project [--baseline …]
+        [--without-dictionary] [--repeat 2]
 
 Lands a simulator world (every source over HTTP through the real connector, the departments'
 files through the inbox) into a scratch warehouse on an embedded PostgreSQL, then times the full
 build of each baseline project and of this one, alternating (best of --repeat each, so a
 neighbour's burst of CPU does not decide the figure), and prints the ratio against each baseline
 (a second baseline can be the old project with only this one's general speed-ups applied, so the
-ratio against it is the cost of what was added, not hidden by what was sped up). Afterwards it reports
+ratio against it is the cost of what was added, not hidden by what was sped up; --without-dictionary
+adds this project with the name dictionary emptied, so that ratio is the dictionary's own cost). Afterwards it reports
 how often the scrubber wrote [姓名] into the simulator's evaluation comments, against how many
 comments the simulator wrote a name into (its only name-bearing comment is 感谢工作人员<name>…).
 """
@@ -101,6 +103,33 @@ def slowest_models(baseline: Path, this: Path, top: int = 12) -> None:
         print(f"  {n:<60} {before.get(n, 0.0):7.1f} → {after[n]:7.1f}")
 
 
+def without_dictionary(into: Path) -> Path:
+    """A copy of this dbt project whose name dictionary is empty and never probed: deid_person_names
+    selects no row, dictionary_hits finds no name without computing a text's windows. Everything
+    else (the registry, the patterns, the code lists) is as in this project, so a build of it
+    against this one's is the dictionary's own cost."""
+    import shutil
+
+    copy = into / "dbt_project-without-dictionary"
+    shutil.copytree(
+        PROJECT_DIR, copy, ignore=shutil.ignore_patterns("target", "target-*", "logs", "dbt_packages")
+    )
+    model = copy / "models" / "staging" / "deid" / "deid_person_names.sql"
+    text = model.read_text(encoding="utf-8")
+    if not text.rstrip().endswith("select * from dictionary"):
+        raise SystemExit(f"{model} no longer ends with `select * from dictionary`: update the bench")
+    model.write_text(text.rstrip() + "\nwhere false\n", encoding="utf-8")
+    macros = copy / "macros" / "deid_names.sql"
+    text = macros.read_text(encoding="utf-8")
+    start = text.find("{% macro dictionary_hits(texts) -%}")
+    end = text.find("{%- endmacro %}", start)
+    if start < 0 or end < 0:
+        raise SystemExit(f"{macros} has no dictionary_hits macro: update the bench")
+    body = "{% macro dictionary_hits(texts) -%}\n    select null::text as text, null::text[] as names where false\n"
+    macros.write_text(text[:start] + body + text[end:], encoding="utf-8")
+    return copy
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", type=float, default=0.25)
@@ -109,12 +138,21 @@ def main() -> None:
         "--baseline",
         type=Path,
         action="append",
-        required=True,
+        default=[],
         help="a dbt_project folder to compare against (repeatable; the first one's nodes are compared)",
+    )
+    ap.add_argument(
+        "--without-dictionary",
+        action="store_true",
+        help="also compare against this project with the name dictionary emptied (its own cost)",
     )
     ap.add_argument("--repeat", type=int, default=2)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="deid-bench-"))
+    if args.without_dictionary:
+        args.baseline.append(without_dictionary(tmp))
+    if not args.baseline:
+        ap.error("give a --baseline, --without-dictionary or both")
     cfg = warehouse.start_embedded(tmp / "pgdata")
     try:
         with warehouse.connect(cfg, autocommit=True) as conn:
