@@ -136,8 +136,11 @@ def test_the_watchers_read_the_same_xcoms_with_fewer_pushes(dbt_log):
     everything = run_parser(cosmos_parser(), project_dir, lines)
     filtered = run_parser(prod.read_events_only(cosmos_parser()), project_dir, lines)
 
-    # what every watcher reads: the last value under each key — identical
-    assert filtered.values == everything.values
+    # what the watchers read: the last value under each key — identical, but for the test's own dbt
+    # event, which no watcher reads (a test task logs its model's)
+    test_event = "test__market_access__not_null_stg_demo_id__abc123_dbt_event"
+    assert test_event in everything.values and test_event not in filtered.values
+    assert filtered.values == {k: v for k, v in everything.values.items() if k != test_event}
     # the keys watchers poll, with their values
     assert filtered.values["model__market_access__stg_demo_status"]["status"] == "success"
     assert filtered.values["model__market_access__stg_broken_status"]["status"] == "error"
@@ -147,15 +150,36 @@ def test_the_watchers_read_the_same_xcoms_with_fewer_pushes(dbt_log):
     )
     assert filtered.values["model__market_access__stg_demo_dbt_event"]["status"] == "success"
     assert "select 1 as id" in filtered.values["model__market_access__stg_demo_compiled_sql"]
-    # three lifecycle pushes fewer per node (two models and a test), nothing else
-    assert len(everything.pushes) - len(filtered.pushes) == 3 * 3
+    # three lifecycle pushes fewer per node (two models and a test) and the test's finished event
+    assert len(everything.pushes) - len(filtered.pushes) == 3 * 3 + 1
     dropped = [p for p in everything.pushes if p not in filtered.pushes]
     assert {key for key, _ in dropped} == {
         "model__market_access__stg_demo_dbt_event",
         "model__market_access__stg_broken_dbt_event",
-        "test__market_access__not_null_stg_demo_id__abc123_dbt_event",
+        test_event,
     }
-    assert {value["status"] for _, value in dropped} == {"started", "compiling", "executing"}
+    assert sorted(value["status"] for key, value in dropped if key == test_event) == [
+        "compiling",
+        "executing",
+        "pass",
+        "started",
+    ]
+    assert {value["status"] for key, value in dropped if key != test_event} == {
+        "started",
+        "compiling",
+        "executing",
+    }
+    # the test's result still counts: its model's test task reads the aggregate
+    assert ("model__market_access__stg_demo_tests_status", "pass") in filtered.pushes
+
+
+def test_a_test_event_is_dropped_only_for_its_own_key():
+    ti = RecordingTI()
+    without = prod._WithoutKey(ti, "test__x_dbt_event")
+    without.xcom_push(key="test__x_dbt_event", value=1)
+    without.xcom_push(key="model__m_tests_status", value="pass")
+    assert ti.pushes == [("model__m_tests_status", "pass")]
+    assert without.xcom_pull(key="model__m_tests_status") == "pass"  # the rest is the task instance's
 
 
 def test_adopt_keeps_the_producer_and_changes_only_its_parser():

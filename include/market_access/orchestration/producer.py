@@ -10,6 +10,11 @@ per node are overwritten unread: this producer drops those three events before t
 them, and passes every other event on unchanged (NodeFinished, the error events, the skip events
 Cosmos uses to turn an upstream failure into a failed watcher, and the startup events).
 
+A test's dbt event is not read at all: a model's test task reads the test results' aggregate and
+logs the dbt event of its *model* (Cosmos keys both by the model's unique id). So for a test's
+NodeFinished the parser still records the result (the aggregate is pushed once all of a model's
+tests have finished), but its push under the test's own dbt-event key is dropped.
+
 Cosmos has no option for this and builds its producer itself, so `dbt_task_group` turns the
 producer it built into this subclass (`adopt`). tests/unit/test_producer.py runs a real dbt
 build through Cosmos' parser with and without the filter and compares what the watchers read.
@@ -27,21 +32,57 @@ from cosmos.operators.watcher import DbtProducerWatcherOperator
 UNREAD_NODE_EVENTS = frozenset({"NodeStart", "NodeCompiling", "NodeExecuting"})
 
 
-def event_name(line: str) -> str | None:
+def _event(line: str) -> dict:
     try:
         event = json.loads(line)
     except ValueError:
-        return None
-    info = event.get("info") if isinstance(event, dict) else None
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
+def event_name(line: str) -> str | None:
+    info = _event(line).get("info")
     return info.get("name") if isinstance(info, dict) else None
 
 
+class _WithoutKey:
+    """A task instance whose xcom_push drops one key; everything else is the task instance's own."""
+
+    def __init__(self, ti: Any, key: str):
+        self._ti, self._key = ti, key
+
+    def xcom_push(self, key: str, value: Any, **kwargs: Any) -> Any:
+        if key == self._key:
+            return None
+        return self._ti.xcom_push(key=key, value=value, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ti, name)
+
+
 def read_events_only(parse: Callable[[str, Any], None]) -> Callable[[str, Any], None]:
-    """`parse` (Cosmos' log-line parser) for every dbt event but those in UNREAD_NODE_EVENTS."""
+    """`parse` (Cosmos' log-line parser) for every dbt event but those in UNREAD_NODE_EVENTS, and
+    without the push of a test's own dbt event (module docstring)."""
+    from cosmos.operators._watcher.state import get_dbt_event_xcom_key
 
     def parse_read_events(line: str, extra_kwargs: Any) -> None:
-        if event_name(line) in UNREAD_NODE_EVENTS:
+        event = _event(line)
+        info, data = event.get("info") or {}, event.get("data") or {}
+        name = info.get("name") if isinstance(info, dict) else None
+        if name in UNREAD_NODE_EVENTS:
             return
+        node = data.get("node_info") if isinstance(data, dict) else None
+        context = extra_kwargs.get("context") if isinstance(extra_kwargs, dict) else None
+        if (
+            name == "NodeFinished"
+            and isinstance(node, dict)
+            and node.get("resource_type") == "test"
+            and node.get("unique_id")
+            and context is not None
+            and context.get("ti") is not None
+        ):
+            ti = _WithoutKey(context["ti"], get_dbt_event_xcom_key(node["unique_id"]))
+            extra_kwargs = {**extra_kwargs, "context": {**context, "ti": ti}}
         parse(line, extra_kwargs)
 
     return parse_read_events
