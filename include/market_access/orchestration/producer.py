@@ -16,8 +16,9 @@ NodeFinished the parser still records the result (the aggregate is pushed once a
 tests have finished), but its push under the test's own dbt-event key is dropped.
 
 Cosmos has no option for this and builds its producer itself, so `dbt_task_group` turns the
-producer it built into this subclass (`adopt`). tests/unit/test_producer.py runs a real dbt
-build through Cosmos' parser with and without the filter and compares what the watchers read.
+producer it built into this subclass (`adopt`). tests/unit/test_producer.py feeds events made
+with dbt's own event classes (serialised as Cosmos' runner callback serialises them) through
+Cosmos' parser with and without the filter, and compares what the watchers read.
 """
 
 from __future__ import annotations
