@@ -7,6 +7,8 @@ value under each key) must be the same; only the overwritten lifecycle pushes go
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 pytest.importorskip("cosmos")
@@ -120,15 +122,18 @@ def cosmos_parser():
     )
 
 
-def test_the_events_are_the_ones_we_name():
-    assert {prod.event_name(text) for text in lifecycle(MODEL, "model", "success", "")} == {
-        "NodeStart",
-        "NodeCompiling",
-        "NodeExecuting",
-        "NodeFinished",
-    }
-    assert prod.event_name("not json") is None
-    assert prod.event_name("[1, 2]") is None
+def test_the_events_dropped_are_dbts_lifecycle_events_before_the_finish():
+    names = [json.loads(text)["info"]["name"] for text in lifecycle(MODEL, "model", "success", "")]
+    assert names == ["NodeStart", "NodeCompiling", "NodeExecuting", "NodeFinished"]
+    assert set(names[:-1]) == prod.UNREAD_NODE_EVENTS
+
+
+def test_lines_that_are_not_dbt_events_reach_cosmos_unchanged():
+    seen = []
+    parse = prod.read_events_only(lambda line, extra: seen.append(line))
+    for text in ("not json", "[1, 2]", "{}", '{"info": "x"}'):
+        parse(text, {})
+    assert seen == ["not json", "[1, 2]", "{}", '{"info": "x"}']
 
 
 def test_the_watchers_read_the_same_xcoms_with_fewer_pushes(dbt_log):

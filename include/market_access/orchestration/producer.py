@@ -41,11 +41,6 @@ def _event(line: str) -> dict:
     return event if isinstance(event, dict) else {}
 
 
-def event_name(line: str) -> str | None:
-    info = _event(line).get("info")
-    return info.get("name") if isinstance(info, dict) else None
-
-
 class _WithoutKey:
     """A task instance whose xcom_push drops one key; everything else is the task instance's own."""
 
