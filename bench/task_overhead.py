@@ -1,14 +1,16 @@
-"""What an Airflow task costs under `airflow dags test`, with and without the dependency memo.
+"""What an Airflow task costs under `airflow dags test`, with and without `make run`'s two changes.
 
     .venv/bin/python bench/task_overhead.py [--tasks 100] [--repeat 3]
 
 A scratch Airflow home (SQLite, migrated once) holds one DAG shaped like a Cosmos watcher group: a
 producer that pushes one XCom per model, and `--tasks` tasks that each read their model's XCom, as
 the watcher sensors do. In one process it runs `airflow dags test` of that DAG once to warm up
-(the first run pays the imports and the execution API's app), then `--repeat` rounds of one run
-without and one with orchestration/inprocess_api.py's memo, and prints the best of each:
+(the first run pays the imports and the execution API's app), then `--repeat` rounds of three runs:
+without either change, with orchestration/inprocess_api.py's dependency memo, and with the memo
+and orchestration/type_adapters.py's shared adapters (what dagtest.py installs). It prints the
+best of each, and last:
 
-    task_overhead tasks=<n> baseline_s=<s> memo_s=<s> per_task_ms=<baseline>/<memo> ratio=<memo/baseline>
+    task_overhead tasks=<n> baseline_s=<s> memo_s=<s> both_s=<s> per_task_ms=<baseline>/<both> ratio=<both/baseline>
 """
 
 from __future__ import annotations
@@ -105,27 +107,38 @@ def main() -> None:
         from airflow.cli import cli_parser
 
         from market_access.orchestration.inprocess_api import memoize
+        from market_access.orchestration.type_adapters import reuse as reuse_adapters
 
         parser = cli_parser.get_parser()
         log = Path(tempfile.gettempdir()) / "task_overhead.log"
         log.unlink(missing_ok=True)
         print(f"Airflow's output: {log}", flush=True)
         print(f"warm-up run: {dags_test(parser, log):.1f} s", flush=True)
-        baseline, memo = [], []
+        variants = {
+            "without": [],
+            "memo": [memoize],
+            "memo+adapters": [memoize, reuse_adapters],
+        }
+        times: dict[str, list[float]] = {name: [] for name in variants}
         for r in range(args.repeat):
-            baseline.append(dags_test(parser, log))
-            undo = memoize()
-            if undo is None:
-                raise SystemExit("the memo does not install on this FastAPI/Cadwyn")
-            try:
-                memo.append(dags_test(parser, log))
-            finally:
-                undo()
-            print(f"round {r + 1}: without {baseline[-1]:.2f} s, with the memo {memo[-1]:.2f} s", flush=True)
-        b, m = min(baseline), min(memo)
+            for name, installers in variants.items():
+                undos = [install() for install in installers]
+                if None in undos:
+                    raise SystemExit(f"{name}: does not install on this Airflow/FastAPI/Cadwyn")
+                try:
+                    times[name].append(dags_test(parser, log))
+                finally:
+                    for undo in reversed(undos):
+                        undo()
+            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), flush=True)
         n = args.tasks + 1
+        best = {k: min(v) for k, v in times.items()}
+        b = best["without"]
+        for name, t in best.items():
+            print(f"  {name:<14} best {t:6.2f} s  {1000 * t / n:5.0f} ms per task  ratio {t / b:.3f}")
+        m = best["memo+adapters"]
         print(
-            f"task_overhead tasks={n} baseline_s={b:.2f} memo_s={m:.2f} "
+            f"task_overhead tasks={n} baseline_s={b:.2f} memo_s={best['memo']:.2f} both_s={m:.2f} "
             f"per_task_ms={1000 * b / n:.0f}/{1000 * m / n:.0f} ratio={m / b:.3f}"
         )
     finally:

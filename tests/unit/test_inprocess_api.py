@@ -1,5 +1,6 @@
 """orchestration/inprocess_api.py: FastAPI's dependency solving with the memo gives what it gives
-without it, rebuilds fewer dependants, and still calls a per-request override afresh."""
+without it, rebuilds fewer dependants, and still calls a per-request override afresh.
+orchestration/type_adapters.py: the task runner's shared pydantic adapters validate as new ones do."""
 
 from __future__ import annotations
 
@@ -156,3 +157,26 @@ def test_nothing_installed_when_fastapi_is_not_what_it_expects(monkeypatch):
     monkeypatch.setattr(utils, "solve_dependencies", other_solver)
     assert inprocess_api.memoize() is None
     assert utils.solve_dependencies is other_solver
+
+
+def test_the_task_runner_shares_its_type_adapters():
+    from airflow.sdk.execution_time import task_runner
+    from pydantic import JsonValue, TypeAdapter
+
+    from market_access.orchestration import type_adapters
+
+    undo = type_adapters.reuse()
+    assert undo is not None
+    try:
+        assert type_adapters.reuse() is None  # installed once only
+        first = task_runner.TypeAdapter(JsonValue)
+        assert task_runner.TypeAdapter(JsonValue) is first
+        value = {"select": ["path:models/staging"], "vars": {"n": 1, "x": None}, "env": "区县"}
+        assert first.validate_python(value) == TypeAdapter(JsonValue).validate_python(value) == value
+        with pytest.raises(Exception, match="(?i)valid"):
+            first.validate_python({"not json": object()})
+        # an adapter with a configuration is built as before, not shared
+        assert task_runner.TypeAdapter(JsonValue, config=None) is not first
+    finally:
+        undo()
+    assert task_runner.TypeAdapter is TypeAdapter

@@ -9,7 +9,8 @@ instead of once per DAG. On this machine a quiet sync DAG took 26–29 s as its 
 `airflow dags test` and takes 3–5 s here (the first, gov_service, 15 s: it pays the imports).
 Before each DAG, Airflow's parsing context names it, so the other DAG files (the Cosmos ones above
 all) skip rendering. The in-process execution API every task calls does not rebuild its
-dependencies on every request (orchestration/inprocess_api.py).
+dependencies on every request (orchestration/inprocess_api.py), and the task runner builds its
+pydantic adapters once (orchestration/type_adapters.py).
 
 The output is Airflow's, with one marker line before and after each DAG:
 
@@ -28,6 +29,7 @@ import time
 import traceback
 
 from market_access.orchestration.inprocess_api import memoize as memoize_dependants
+from market_access.orchestration.type_adapters import reuse as reuse_type_adapters
 from market_access.platform import DAGTEST_MARK as MARK
 
 PARSING_CONTEXT = "_AIRFLOW_PARSING_CONTEXT_DAG_ID"
@@ -48,6 +50,7 @@ def run(dag_ids: list[str]) -> int:
 
     write_default_airflow_configuration_if_needed()
     memoize_dependants()
+    reuse_type_adapters()
     parser = cli_parser.get_parser()
     worst = 0
     for dag_id in dag_ids:

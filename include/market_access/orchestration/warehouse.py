@@ -175,7 +175,10 @@ def dbt_task_group(
 
 
 def _path_selected(path: str, selectors: list[str]) -> bool:
-    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in (s.removeprefix("path:") for s in selectors))
+    return any(
+        path == p or path.startswith(p.rstrip("/") + "/")
+        for p in (s.removeprefix("path:") for s in selectors)
+    )
 
 
 def producer_tests(select: list[str], exclude: list[str], manifest: Path = MANIFEST) -> set[str]:
