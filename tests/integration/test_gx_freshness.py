@@ -1,13 +1,21 @@
-"""gxrun.stored_just_now: a checkpoint run inside it gives GX's own results, reads no store to check
-freshness, and GX's freshness checks are back after it (a real GX run on the committed project
-against the embedded PostgreSQL)."""
+"""gxrun.stored_just_now and gxrun.configurations_built_once: a checkpoint run inside them gives GX's
+own results, reads no store to check freshness and builds each expectation's configuration once;
+after them GX's freshness checks and its configuration property are back (a real GX run on the
+committed project against the embedded PostgreSQL)."""
 
 from __future__ import annotations
 
 import pytest
 
 from market_access.quality.batches import DEPT_COLUMN, KEY_COLUMN
-from market_access.quality.gxrun import BATCH_DEFINITION, DATASOURCE, RESULT_FORMAT, Project, stored_just_now
+from market_access.quality.gxrun import (
+    BATCH_DEFINITION,
+    DATASOURCE,
+    RESULT_FORMAT,
+    Project,
+    configurations_built_once,
+    stored_just_now,
+)
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
 
@@ -66,6 +74,25 @@ def test_same_results_no_store_reads_and_checks_back_after(wconn, warehouse_cfg,
     with stored_just_now():
         trusted = comparable(checkpoint.run(batch_parameters={DEPT_COLUMN: "D1"}))
     assert trusted == checked
+    assert reads == []
+
+    from great_expectations.expectations.expectation import Expectation
+
+    original = Expectation.__dict__["configuration"]
+    builds = []
+    real_fget = original.fget
+    monkeypatch.setattr(
+        Expectation, "configuration", property(lambda self: builds.append(id(self)) or real_fget(self))
+    )
+    checkpoint.run(batch_parameters={DEPT_COLUMN: "D1"})
+    built_each_read = len(builds)
+    builds.clear()
+    with stored_just_now(), configurations_built_once():
+        once = comparable(checkpoint.run(batch_parameters={DEPT_COLUMN: "D1"}))
+    assert once == checked
+    # every object built its configuration once (GX reads it several times per expectation)
+    assert len(builds) == len(set(builds)) and built_each_read > 2 * len(builds) > 0
+    monkeypatch.setattr(Expectation, "configuration", original)
     # by hand: D1 has 3 rows, one null amount, one negative, keys unique
     by_type = {t: (ok, r) for t, ok, r in trusted}
     assert by_type["expect_column_values_to_not_be_null"][0] is False
@@ -73,7 +100,8 @@ def test_same_results_no_store_reads_and_checks_back_after(wconn, warehouse_cfg,
     assert by_type["expect_column_values_to_be_between"][0] is False
     assert by_type["expect_column_values_to_be_between"][1]["unexpected_count"] == 1
     assert by_type["expect_column_values_to_be_unique"][0] is True
-    assert reads_checked > 0 and reads == []
+    assert reads_checked > 0
+    assert Expectation.__dict__["configuration"] is original
 
     # after the block GX checks again: a suite changed in memory and not saved is refused
     suite.add_expectation(gx.expectations.ExpectColumnValuesToNotBeNull(column=KEY_COLUMN))
