@@ -12,8 +12,9 @@ data, it runs the full quality run (`--full`: every department validated, nothin
   both        stored_just_now and configurations_built_once (what the quality run does)
 
 and prints, per variant, the best time of the run's `validate` step (the worker processes'
-validation and Data Docs pages, as the run's timings measure it), then checks that every variant stored the same results and failing records (the
-stored rows of each run, compared). Its last line:
+validation and Data Docs pages, as the run's timings measure it), then checks that every variant
+stored the same results and failing records (the stored rows of each run, compared). Its last
+line:
 
     gx_validate departments=<n> rules=<n> without_s=<validate> fresh_s=<validate> both_s=<validate> ratio=<both/without>
 
