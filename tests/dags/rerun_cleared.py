@@ -1,12 +1,12 @@
 """Run the cleared tasks of an existing DAG run to the end, in process, as a scheduler would.
 
-    python tests/dags/rerun_cleared.py <dag_id> <run_id> [<task_id to clear, with its downstream>]
+    python tests/dags/rerun_cleared.py <dag_id> <run_id> [<task_id to clear, with its downstream> …]
 
 `airflow dags test` always clears the whole DAG for its logical date (a new attempt of every task),
 so it cannot rerun only what an operator cleared. This is the scheduling loop of Airflow's own
 `DAG.test()` (airflow/sdk/definitions/dag.py, same calls) applied to the run as it stands: tasks
 still in a final state keep it, cleared ones run when their upstream allows. Exits 0 when the run
-ends in success. With a task id it first clears that task and everything downstream of it in the
+ends in success. With task ids it first clears those tasks and everything downstream of them in the
 run, with Airflow's own `clear_task_instances` (what the UI's and the REST API's clear call).
 """
 
@@ -16,7 +16,7 @@ import sys
 import time
 
 
-def main(dag_id: str, run_id: str, clear: str | None = None) -> int:
+def main(dag_id: str, run_id: str, *clear: str) -> int:
     from airflow import settings
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.dagrun import DagRun
@@ -30,7 +30,11 @@ def main(dag_id: str, run_id: str, clear: str | None = None) -> int:
     scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
     session = settings.Session()
     if clear:
-        ids = {clear, *dag.get_task(clear).get_flat_relative_ids(upstream=False)}
+        ids = {
+            t
+            for task_id in clear
+            for t in (task_id, *dag.get_task(task_id).get_flat_relative_ids(upstream=False))
+        }
         tis = session.query(TaskInstance).filter(
             TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id.in_(ids)
         )
@@ -50,7 +54,9 @@ def main(dag_id: str, run_id: str, clear: str | None = None) -> int:
             ti.state = TaskInstanceState.SCHEDULED
             ti.scheduled_dttm = timezone.utcnow()
         session.commit()
-        scheduled = [t for t in dr.get_task_instances(session=session) if t.state == TaskInstanceState.SCHEDULED]
+        scheduled = [
+            t for t in dr.get_task_instances(session=session) if t.state == TaskInstanceState.SCHEDULED
+        ]
         if not scheduled:
             time.sleep(1)  # e.g. a retry waiting for its delay
         for ti in scheduled:
@@ -60,4 +66,4 @@ def main(dag_id: str, run_id: str, clear: str | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(*sys.argv[1:4]))
+    raise SystemExit(main(*sys.argv[1:]))

@@ -33,7 +33,9 @@ def test_sync_dags_cover_every_resource(dagbag):
         assert dag is not None
         outlets = {o.name for t in dag.tasks for o in t.outlets}
         assert outlets == {r.asset_name for r in system.resources}
-        assert {t.task_id for t in dag.tasks} == {f"sync_{r.name.replace('-', '_')}" for r in system.resources}
+        assert {t.task_id for t in dag.tasks} == {
+            f"sync_{r.name.replace('-', '_')}" for r in system.resources
+        }
 
 
 @pytest.mark.parametrize("dag_id", DAG_FILES)
@@ -75,13 +77,14 @@ def test_dag_files_do_no_work_at_import():
 @pytest.mark.parametrize("dag_id", ["build_warehouse", "publish_marts"])
 def test_watcher_mode_wiring(dagbag, dag_id):
     """Issue #13: one producer per Cosmos DAG; every watcher runs after it (`airflow dags test` runs one
-    task at a time), even when it failed (`one_done`); no detached test tasks; the preparing task
-    directly upstream of the DAG's last task; test tasks expect only the tests the producer runs;
-    the producer pushes only what its watchers read."""
+    task at a time), even when it failed (`one_done`); no test tasks, each model's task reports its
+    tests, and only those the producer runs; the preparing task directly upstream of the DAG's last
+    task; the producer pushes only what its watchers read."""
     from cosmos.operators.watcher import DbtProducerWatcherOperator
 
     from market_access.orchestration import warehouse as wh
     from market_access.orchestration.producer import ProducerPushingWhatWatchersRead
+    from market_access.orchestration.watchers import WITH_ITS_TESTS
 
     dag = dagbag.dags[dag_id]
     producers = [t for t in dag.tasks if isinstance(t, DbtProducerWatcherOperator)]
@@ -100,9 +103,22 @@ def test_watcher_mode_wiring(dagbag, dag_id):
     assert not [t.task_id for t in dag.tasks if ".detached_" in t.task_id or t.task_id.endswith("__test")]
     last = [t for t in dag.tasks if not t.downstream_task_ids]
     assert len(last) == 1 and "install_deid_key" in last[0].upstream_task_ids
-    select, exclude = (wh.BUILD_SELECT, wh.BUILD_EXCLUDE) if dag_id == "build_warehouse" else (wh.PUBLISH_SELECT, [])
+    select, exclude = (
+        (wh.BUILD_SELECT, wh.BUILD_EXCLUDE) if dag_id == "build_warehouse" else (wh.PUBLISH_SELECT, [])
+    )
     ran = wh.producer_tests(select, exclude)
-    # every test the producer runs is reported by a model's test task, and no task waits for another
+    # the producer's build runs the tests (Cosmos' `--resource-type` flags for TestBehavior.NONE are
+    # taken back); no test tasks: each model's or seed's task reports the tests the producer runs on
+    # it, every such test is reported, and no task waits for a test the producer does not run
+    assert "--resource-type" not in producer.dbt_cmd_flags
+    assert not [
+        t.task_id for t in dag.tasks if t.task_id.endswith(".test") or "TestWatcher" in type(t).__name__
+    ]
     assert {t for tests in producer.tests_per_model.values() for t in tests} == ran
-    test_tasks = {t.task_id.split(".")[1] for t in dag.tasks if t.task_id.endswith(".test")}
-    assert {uid.split(".")[-1] for uid in producer.tests_per_model} <= test_tasks
+    nodes = [t for t in watchers if type(t) in WITH_ITS_TESTS.values()]
+    assert {t.model_unique_id for t in nodes} >= set(producer.tests_per_model)
+    for t in nodes:
+        assert list(t.dbt_tests) == producer.tests_per_model.get(t.model_unique_id, []), t.task_id
+        assert t.base_cmd == ["build"] and t.dbt_cmd_flags[-2:] == ["--exclude-resource-type", "unit_test"]
+    others = {type(t).__name__ for t in watchers if t not in nodes}
+    assert others <= {"DbtSourceWatcherOperator", "EmptyOperator"}, others

@@ -42,7 +42,7 @@ class RecordingTI:
         self.pushes.append((key, value))
         self.values[key] = value
 
-    def xcom_pull(self, key=None, **_):
+    def xcom_pull(self, task_ids=None, key=None, **_):
         return self.values.get(key)
 
 
@@ -200,3 +200,61 @@ def test_adopt_keeps_the_producer_and_changes_only_its_parser():
     assert parse.__name__ == "parse_read_events"
     with pytest.raises(TypeError):
         prod.adopt(producer)  # only Cosmos' own class is adopted, once
+
+
+def failing_test_build() -> list[str]:
+    """A build's events: a model that succeeds, and its test that fails (dbt's own message)."""
+    return lifecycle(MODEL, "model", "success", "SELECT 3") + lifecycle(
+        TEST, "test", "fail", "Got 1 result, configured to fail if != 0"
+    )
+
+
+def test_a_failed_tests_event_is_kept_for_its_models_task(tmp_path):
+    filtered = run_parser(prod.read_events_only(cosmos_parser()), tmp_path, failing_test_build())
+    event = filtered.values["test__market_access__not_null_stg_demo_id__abc123_dbt_event"]
+    assert event["status"] == "fail" and event["msg"] == "Got 1 result, configured to fail if != 0"
+    assert filtered.values["model__market_access__stg_demo_tests_status"] == "fail"
+
+
+def model_task(tests: list[str]):
+    from cosmos.operators.watcher import DbtRunWatcherOperator
+
+    from market_access.orchestration.watchers import report_tests
+
+    watcher = DbtRunWatcherOperator(
+        project_dir="/tmp", task_id="m_run", extra_context={"dbt_node_config": {"unique_id": MODEL}}
+    )
+    return report_tests(watcher, tests)
+
+
+def test_a_models_task_fails_naming_its_failed_test_with_dbts_message(tmp_path, caplog):
+    from airflow.exceptions import AirflowException
+
+    ti = run_parser(prod.read_events_only(cosmos_parser()), tmp_path, failing_test_build())
+    task = model_task([TEST])
+    with caplog.at_level("INFO"), pytest.raises(AirflowException) as failed:
+        task._tests_passed({"ti": ti})
+    assert f"dbt tests of '{MODEL}' failed: not_null_stg_demo_id." in str(failed.value)
+    assert "Got 1 result, configured to fail if != 0" in caplog.text
+
+
+def test_a_models_task_passes_when_its_tests_passed(dbt_log):
+    project_dir, lines = dbt_log
+    ti = run_parser(prod.read_events_only(cosmos_parser()), project_dir, lines)
+    assert model_task([TEST])._tests_passed({"ti": ti}) is True
+    assert model_task([])._tests_passed({"ti": RecordingTI()}) is True  # no tests: nothing to wait for
+
+
+def test_only_a_model_or_seed_watcher_reports_its_tests():
+    from cosmos.operators.watcher import DbtProducerWatcherOperator, DbtSeedWatcherOperator
+
+    from market_access.orchestration import watchers
+
+    task = model_task([TEST])
+    assert type(task) is watchers.ModelWithItsTestsWatcher and task.dbt_tests == (TEST,)
+    assert task.base_cmd == ["build"] and task.dbt_cmd_flags == ["--exclude-resource-type", "unit_test"]
+    seed = watchers.report_tests(DbtSeedWatcherOperator(project_dir="/tmp", task_id="s_seed"), [])
+    assert type(seed) is watchers.SeedWithItsTestsWatcher and seed.base_cmd == ["build"]
+    with pytest.raises(TypeError):
+        watchers.report_tests(DbtProducerWatcherOperator(project_dir="/tmp", task_id="p"), [])
+    assert watchers.test_name(TEST) == "not_null_stg_demo_id"

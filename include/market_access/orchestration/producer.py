@@ -10,10 +10,11 @@ per node are overwritten unread: this producer drops those three events before t
 them, and passes every other event on unchanged (NodeFinished, the error events, the skip events
 Cosmos uses to turn an upstream failure into a failed watcher, and the startup events).
 
-A test's dbt event is not read at all: a model's test task reads the test results' aggregate and
-logs the dbt event of its *model* (Cosmos keys both by the model's unique id). So for a test's
-NodeFinished the parser still records the result (the aggregate is pushed once all of a model's
-tests have finished), but its push under the test's own dbt-event key is dropped.
+A test's dbt event is read only when the test failed: a model's task reads the test results'
+aggregate, and when it says "fail" it logs the dbt event of each of the model's tests that failed
+(orchestration/watchers.py). So for a test's NodeFinished the parser still records the result (the
+aggregate is pushed once all of a model's tests have finished), but its push under the test's own
+dbt-event key is dropped unless the test failed.
 
 Cosmos has no option for this and builds its producer itself, so `dbt_task_group` turns the
 producer it built into this subclass (`adopt`). tests/unit/test_producer.py feeds events made
@@ -58,8 +59,8 @@ class _WithoutKey:
 
 def read_events_only(parse: Callable[[str, Any], None]) -> Callable[[str, Any], None]:
     """`parse` (Cosmos' log-line parser) for every dbt event but those in UNREAD_NODE_EVENTS, and
-    without the push of a test's own dbt event (module docstring)."""
-    from cosmos.operators._watcher.state import get_dbt_event_xcom_key
+    without the push of a passed test's own dbt event (module docstring)."""
+    from cosmos.operators._watcher.state import DBT_FAILED_STATUSES, get_dbt_event_xcom_key
 
     def parse_read_events(line: str, extra_kwargs: Any) -> None:
         event = _event(line)
@@ -74,6 +75,7 @@ def read_events_only(parse: Callable[[str, Any], None]) -> Callable[[str, Any], 
             and isinstance(node, dict)
             and node.get("resource_type") == "test"
             and node.get("unique_id")
+            and node.get("node_status") not in DBT_FAILED_STATUSES
             and context is not None
             and context.get("ti") is not None
         ):

@@ -101,15 +101,15 @@ def dbt_task_group(
     exclude: list[str] | None = None,
 ):
     """A Cosmos DbtTaskGroup over part of the project in Cosmos' WATCHER mode: one `dbt build` of the
-    whole selection (the producer task `dbt_producer_watcher`), and per model an Airflow task that
-    reports that model's outcome from the producer's events (with dbt's message when it failed),
-    followed by a task for its tests; source freshness tasks as before (warn-only). The producer
+    whole selection (the producer task `dbt_producer_watcher`), and per model or seed one Airflow task
+    that reports its outcome and its tests' from the producer's events (with dbt's message when one
+    failed; orchestration/watchers.py); source freshness tasks as before (warn-only). The producer
     pushes only the XComs the watchers read (orchestration/producer.py).
 
     Tests run only when all the models they test are selected, or when they are defined in a selected
     path (dbt's cautious indirect selection): a relationships test from a mart to a seed belongs to
-    publish_marts, not to the build of the seed. A test on two models is reported by the test task
-    of each (not detached: Cosmos' watcher has no results for a detached test's own task).
+    publish_marts, not to the build of the seed. A test on two models is reported by the task of
+    each.
     """
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import (
@@ -122,6 +122,7 @@ def dbt_task_group(
     )
 
     from market_access.orchestration.producer import adopt
+    from market_access.orchestration.watchers import WITH_ITS_TESTS, report_tests
 
     require_manifest()
     group = DbtTaskGroup(
@@ -152,8 +153,9 @@ def dbt_task_group(
             select=select,
             exclude=exclude or [],
             source_rendering_behavior=SourceRenderingBehavior.WITH_TESTS_OR_FRESHNESS,
-            # WATCHER has no per-model `dbt build` task: a model's task, then its tests' task
-            test_behavior=TestBehavior.AFTER_EACH,
+            # no test tasks: each model's task reports its tests too (watchers.py); the producer's
+            # build still runs them (_build_with_tests)
+            test_behavior=TestBehavior.NONE,
             should_detach_multiple_parents_tests=False,
             emit_datasets=False,
         ),
@@ -161,17 +163,34 @@ def dbt_task_group(
         default_args={"owner": OWNER},
     )
     producer = adopt(group.get_child_by_label(PRODUCER_WATCHER_TASK_ID))
+    _build_with_tests(producer)
     _run_watchers_after_producer(group, producer)
-    # a model's test task passes once every test the producer reported for it passed: list only the
-    # tests the producer's `dbt build` runs (Cosmos lists every test on the model, also those of
-    # later layers; their results never come, and the test task would pass without any)
+    # a model's task waits for the tests the producer's `dbt build` runs on it, and only those (Cosmos
+    # lists every test on the model, also those of later layers; their results never come)
     ran = producer_tests(select, exclude or [])
     producer.tests_per_model = {
         model: kept
         for model, tests in producer.tests_per_model.items()
         if (kept := [t for t in tests if t in ran])
     }
+    for task in group.iter_tasks():
+        if type(task) in WITH_ITS_TESTS:
+            report_tests(task, producer.tests_per_model.get(task.model_unique_id, []))
     return group
+
+
+def _build_with_tests(producer) -> None:
+    """Take back the `--resource-type model|seed|snapshot` flags Cosmos gives the producer for
+    `TestBehavior.NONE`: its `dbt build` runs the selection's tests as before, and the nodes' own
+    tasks report them."""
+    flags, kept = list(producer.dbt_cmd_flags or []), []
+    while flags:
+        flag = flags.pop(0)
+        if flag == "--resource-type" and flags:
+            flags.pop(0)
+            continue
+        kept.append(flag)
+    producer.dbt_cmd_flags = kept
 
 
 def _path_selected(path: str, selectors: list[str]) -> bool:
