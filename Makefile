@@ -51,9 +51,10 @@ run: $(STAMP) $(MANIFEST)
 
 # Two test files at a time (pytest-xdist, one file per worker so its module fixtures are built
 # once): most tests are one busy process (dbt, `airflow dags test`), and the machine has 2 cores.
+# Files go out in collection order, the longest first (tests/conftest.py), not xdist's by count.
 PYTEST_WORKERS ?= 2
 test: $(STAMP) $(MANIFEST) system-deps browser-deps
-	@$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	@$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The warehouse tests run on PostgreSQL 15 (Debian's server) as well as the embedded 18. As root
 # (CI) a missing postgresql-15 is installed with apt-get, without creating or starting Debian's

