@@ -53,37 +53,6 @@ def say(msg: str = "") -> None:
     print(msg, flush=True)
 
 
-def airflow_env(s: Settings) -> dict[str, str]:
-    """The environment of Airflow's processes that depends on nothing started: the process's own,
-    Airflow's home and settings, the inbox and the directory (Stack.env adds the warehouse, the
-    sources' connections and the pseudonym key)."""
-    env = dict(os.environ)
-    env.update(
-        {
-            "MARKET_ACCESS_HOME": str(s.root),
-            "AIRFLOW_HOME": str(s.airflow_home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(s.root / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(s.root / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            "SUBMISSIONS_INBOX": str(s.submissions_inbox),
-            "DEPARTMENTS_CSV": str(s.departments_csv),
-        }
-    )
-    # an interactive run should not sit out production-length retry delays
-    env.setdefault("SYNC_RETRY_DELAY_SECONDS", "5")
-    # the bundled tools must not try to phone home (Cosmos telemetry) from a government network
-    env.setdefault("DO_NOT_TRACK", "1")
-    env.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
-    # Cosmos' partial-parse and profile cache: this platform's own, not /tmp/cosmos shared by every
-    # Airflow on the machine (two platforms' builds must not read each other's half-written cache)
-    env.setdefault("AIRFLOW__COSMOS__CACHE_DIR", str(s.local_dir / "cosmos"))
-    env.setdefault(*WATCHER_BACKUP_ON_FAILURE_ONLY)
-    return env
-
-
 @dataclass
 class Stack:
     """What is running and how to reach it; `env()` is what Airflow processes get."""
@@ -97,8 +66,31 @@ class Stack:
 
     def env(self) -> dict[str, str]:
         s = self.settings
-        env = airflow_env(s)
-        env.update({warehouse.ENV_VAR: self.warehouse.airflow_uri()})
+        env = dict(os.environ)
+        env.update(
+            {
+                "MARKET_ACCESS_HOME": str(s.root),
+                "AIRFLOW_HOME": str(s.airflow_home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(s.root / "dags"),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(s.root / "plugins"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+                "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+                warehouse.ENV_VAR: self.warehouse.airflow_uri(),
+                "SUBMISSIONS_INBOX": str(s.submissions_inbox),
+                "DEPARTMENTS_CSV": str(s.departments_csv),
+            }
+        )
+        # an interactive run should not sit out production-length retry delays
+        env.setdefault("SYNC_RETRY_DELAY_SECONDS", "5")
+        # the bundled tools must not try to phone home (Cosmos telemetry) from a government network
+        env.setdefault("DO_NOT_TRACK", "1")
+        env.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
+        # Cosmos' partial-parse and profile cache: this platform's own, not /tmp/cosmos shared by every
+        # Airflow on the machine (two platforms' builds must not read each other's half-written cache)
+        env.setdefault("AIRFLOW__COSMOS__CACHE_DIR", str(s.local_dir / "cosmos"))
+        env.setdefault(*WATCHER_BACKUP_ON_FAILURE_ONLY)
         if self.warehouse_embedded and not os.environ.get(deid.KEY_ENV, "").strip():
             # the embedded default's pseudonym key: generated once into .local/secrets, never in the repo
             key = deid.local_key(s.hmac_key_file)
@@ -325,83 +317,22 @@ def airflow(stack: Stack, *args: str, log_path: Path) -> int:
         ).returncode
 
 
-def start_runner(s: Settings) -> subprocess.Popen | None:
-    """The DAG runner (orchestration/dagtest.py --env-from-stdin), started before the stack: it
-    imports Airflow and dbt and builds the execution API's app while the warehouse and the
-    simulators come up, then waits for run_dags to send it their environment.
-
-    Only when Airflow's home has its airflow.cfg and a metadata database this Airflow migrated (every
-    `make run` after the first): the runner must not read a configuration that `airflow db migrate`
-    is about to write, nor wait on a migration. Otherwise None, and run_dags starts it as before."""
-    env = airflow_env(s)
-    if not (s.airflow_home / "airflow.cfg").exists() or not metadata_is_migrated(env):
-        return None
-    return subprocess.Popen(
-        [sys.executable, "-m", "market_access.orchestration.dagtest", "--env-from-stdin"],
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-    )
-
-
-def stop_runner(runner: subprocess.Popen | None) -> None:
-    """A runner that was never told what to run: an empty line ends it (dagtest.run_when_told)."""
-    if runner is None or runner.poll() is not None:
-        return
-    try:
-        if runner.stdin and not runner.stdin.closed:
-            runner.stdin.close()
-        runner.wait(timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        runner.kill()
-        runner.wait()
-    finally:
-        if runner.stdout:
-            runner.stdout.close()
-
-
-def _hand_over(runner: subprocess.Popen, stack: Stack, dag_ids: list[str], log_dir: Path):
-    """Send the warmed-up runner the stack's environment and the DAGs; None if it is gone (what it
-    printed goes to dagtest-startup.log, and run_dags starts a new one)."""
-    try:
-        assert runner.stdin is not None
-        runner.stdin.write(json.dumps({"env": stack.env(), "dags": dag_ids}, ensure_ascii=False) + "\n")
-        runner.stdin.close()
-        return runner
-    except (OSError, ValueError):  # a broken pipe: it died while warming up
-        rc = runner.wait()
-        output = runner.stdout.read() if runner.stdout else ""
-        (log_dir / "dagtest-startup.log").write_text(
-            output + f"\n[make run] the warmed-up runner ended with exit {rc}; starting a new one\n",
-            encoding="utf-8",
-        )
-        say(f"  the warmed-up DAG runner ended (exit {rc}); starting a new one")
-        return None
-
-
-def run_dags(stack: Stack, dag_ids: list[str], log_dir: Path, runner: subprocess.Popen | None = None):
+def run_dags(stack: Stack, dag_ids: list[str], log_dir: Path):
     """`airflow dags test` of each DAG in order, in one process (orchestration/dagtest.py): yields
     (dag_id, exit code, seconds) as each finishes, and writes each DAG's output to
     `log_dir/<dag_id>.log`. If the process dies inside a DAG, that DAG has failed (its log says
-    how) and the rest run in a new process: one DAG never stops the others. `runner` is a process
-    start_runner started and warmed up: it runs the DAGs in place of a new one, once."""
+    how) and the rest run in a new process: one DAG never stops the others."""
     log_dir.mkdir(parents=True, exist_ok=True)
     pending = list(dag_ids)
     while pending:
-        proc = _hand_over(runner, stack, pending, log_dir) if runner is not None else None
-        runner = None
-        if proc is None:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "market_access.orchestration.dagtest", *pending],
-                env=stack.env(),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                bufsize=1,
-            )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "market_access.orchestration.dagtest", *pending],
+            env=stack.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
         assert proc.stdout is not None
         # what a process prints before its first DAG (appended: a restart keeps the first one's)
         log = open(
@@ -657,13 +588,7 @@ def run_all(s: Settings) -> int:
     started_at = datetime.now(UTC)
     say("市场准入效能评估数据平台 — make run")
     advance = s.sim_advance_days if (s.simulator_dir / "state.json").exists() else 0
-    # Airflow's and dbt's start-up, side by side with the stack's (start_runner)
-    runner = start_runner(s)
-    try:
-        stack = bring_up(s, advance_days=advance)
-    except BaseException:
-        stop_runner(runner)
-        raise
+    stack = bring_up(s, advance_days=advance)
     failed: list[str] = []
     timings: dict[str, float] = {}
     try:
@@ -686,7 +611,7 @@ def run_all(s: Settings) -> int:
             record_migrated(env)
             say(f"  ready in {time.monotonic() - t0:.1f}s")
         say(f"▶ {', '.join(RUN_ORDER)} (airflow dags test, in one process; logs in {run_logs})")
-        for dag_id, rc, seconds in run_dags(stack, RUN_ORDER, run_logs, runner=runner):
+        for dag_id, rc, seconds in run_dags(stack, RUN_ORDER, run_logs):
             timings[dag_id] = seconds
             status = "ok" if rc == 0 else f"FAILED (exit {rc})"
             say(f"  {dag_id}: {status} in {seconds:.1f}s (log {run_logs / (dag_id + '.log')})")
@@ -694,7 +619,6 @@ def run_all(s: Settings) -> int:
                 failed.append(dag_id)
             (s.local_dir / TIMINGS_FILE).write_text(json.dumps(timings, indent=1), encoding="utf-8")
     finally:
-        stop_runner(runner)  # only if it was never handed the DAGs (run_dags waited for it otherwise)
         stack.stop_simulators()
 
     say("")

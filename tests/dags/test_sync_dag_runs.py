@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -22,9 +21,7 @@ pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
 def dags_test(dag_id: str, env: dict) -> subprocess.CompletedProcess:
     airflow = str(Path(sys.executable).with_name("airflow"))
-    return subprocess.run(
-        [airflow, "dags", "test", dag_id], env=env, capture_output=True, text=True, timeout=600
-    )
+    return subprocess.run([airflow, "dags", "test", dag_id], env=env, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture
@@ -80,9 +77,7 @@ def test_wrong_secret_fails_the_dag_at_once_without_retries(
     assert msg["X-Market-Access-Kind"] == "dag_failure"
     task_ids = {f"sync_{r.name.replace('-', '_')}" for r in catalog.system("credit").resources}
     subject = msg["Subject"]
-    assert (
-        subject.startswith("【运行失败】sync_credit ") and subject.split("任务 ")[1].split(" ")[0] in task_ids
-    )
+    assert subject.startswith("【运行失败】sync_credit ") and subject.split("任务 ")[1].split(" ")[0] in task_ids
     text = msg.get_body(preferencelist=("plain",)).get_content()
     html = msg.get_body(preferencelist=("html",)).get_content()
     task_id = subject.split("任务 ")[1].split(" ")[0]
@@ -114,14 +109,7 @@ def test_one_process_runs_each_dag_in_turn_and_a_failure_stops_no_other(
     env["AIRFLOW_CONN_CREDIT"] = srv.url.replace("://", "://credit-client:right@", 1)
     env["AIRFLOW_CONN_WAREHOUSE"] = warehouse_cfg.airflow_uri()
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "market_access.orchestration.dagtest",
-            "sync_credit",
-            "no_such_dag",
-            "sync_credit",
-        ],
+        [sys.executable, "-m", "market_access.orchestration.dagtest", "sync_credit", "no_such_dag", "sync_credit"],
         env=env,
         capture_output=True,
         text=True,
@@ -145,42 +133,3 @@ def test_one_process_runs_each_dag_in_turn_and_a_failure_stops_no_other(
         ).fetchone()
         assert records == len(world.truth("credit", res.name)), res.name
         assert versions == records, res.name  # the second run in the same process added nothing
-
-
-def test_a_warmed_up_runner_runs_what_it_is_sent_in_the_stacks_environment(
-    airflow_db, warehouse_cfg, wconn, credit_server
-):
-    """`make run` starts its runner before the stack (platform.start_runner): it warms up without any
-    connection, then runs the DAGs run_dags sends it, in the environment sent with them. A runner
-    that is never sent anything (the stack failed to come up) ends on an empty line, running nothing."""
-    from market_access import platform
-    from market_access.orchestration.dagtest import MARK
-
-    world, srv = credit_server
-    early = {
-        k: v for k, v in os.environ.items() if k not in ("AIRFLOW_CONN_CREDIT", "AIRFLOW_CONN_WAREHOUSE")
-    }
-    command = [sys.executable, "-m", "market_access.orchestration.dagtest", "--env-from-stdin"]
-    pipes = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    proc = subprocess.Popen(command, env=early, **pipes)
-    before = []
-    for line in proc.stdout:
-        before.append(line)
-        if line.startswith("warmed up in "):
-            break
-    assert before and before[-1].startswith("warmed up in "), "".join(before)[-4000:]
-    later = {
-        "AIRFLOW_CONN_CREDIT": srv.url.replace("://", "://credit-client:right@", 1),
-        "AIRFLOW_CONN_WAREHOUSE": warehouse_cfg.airflow_uri(),
-    }
-    out, _ = proc.communicate(json.dumps({"env": later, "dags": ["sync_credit"]}) + "\n", timeout=600)
-    marks = [ln[len(MARK) :].split() for ln in out.splitlines() if ln.startswith(MARK)]
-    assert [m[:3] for m in marks if m[0] == "end"] == [["end", "sync_credit", "rc=0"]], out[-4000:]
-    assert proc.returncode == 0
-    for res in catalog.system("credit").resources:
-        n = wconn.execute(f"select count(distinct record_id) from {res.qualified_table}").fetchone()[0]
-        assert n == len(world.truth("credit", res.name)), res.name
-
-    idle = subprocess.Popen(command, env=early, **pipes)
-    platform.stop_runner(idle)
-    assert idle.returncode == 0

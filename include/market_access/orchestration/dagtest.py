@@ -12,12 +12,6 @@ all) skip rendering. The in-process execution API every task calls does not rebu
 dependencies on every request (orchestration/inprocess_api.py), and the task runner builds its
 pydantic adapters once (orchestration/type_adapters.py).
 
-With `--env-from-stdin` (what `make run` starts once Airflow's metadata database is migrated) it
-first does what every run of the DAGs needs and nothing it must wait for — Airflow's imports and
-command parser, the in-process execution API's app, dbt's import — and then reads one JSON line
-from stdin, `{"env": {…}, "dags": [...]}`: the environment of the stack the caller brought up
-meanwhile (warehouse, simulators' connections) and the DAGs to run. An empty line runs nothing.
-
 The output is Airflow's, with one marker line before and after each DAG:
 
     ##market_access dag start <dag_id>
@@ -29,7 +23,6 @@ stop the others (its `rc` is 1); the caller restarts the rest in a new process i
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -40,7 +33,6 @@ from market_access.orchestration.type_adapters import reuse as reuse_type_adapte
 from market_access.platform import DAGTEST_MARK as MARK
 
 PARSING_CONTEXT = "_AIRFLOW_PARSING_CONTEXT_DAG_ID"
-ENV_FROM_STDIN = "--env-from-stdin"
 
 
 def _exit_code(exc: SystemExit) -> int:
@@ -81,43 +73,8 @@ def run(dag_ids: list[str]) -> int:
     return worst
 
 
-def warm_up() -> float:
-    """What every run of the DAGs needs before its first task, none of it touching the metadata
-    database or a connection: Airflow's command parser, the in-process execution API (its app, about
-    2.5 s, and the routers of its nine API versions, which Cadwyn builds on the first request, about
-    6 s: one request to its health route), the runner's two per-task savings and dbt's import (what
-    the build's producer imports first). Returns the seconds it took."""
-    started = time.monotonic()
-    import httpx
-    from airflow.cli import cli_parser
-    from airflow.sdk.execution_time.supervisor import in_process_api_server
-
-    cli_parser.get_parser()
-    memoize_dependants()
-    reuse_type_adapters()
-    api = in_process_api_server()  # the one instance every task's client uses (cached)
-    with httpx.Client(transport=api.transport, base_url="http://in-process.invalid") as client:
-        client.get("/health").raise_for_status()
-    import dbt.cli.main  # noqa: F401
-
-    return time.monotonic() - started
-
-
-def run_when_told() -> int:
-    """Warm up, then run what the caller sends on stdin once its stack is up (module docstring)."""
-    print(f"warmed up in {warm_up():.1f}s; waiting for the stack's environment", flush=True)
-    line = sys.stdin.readline()
-    if not line.strip():
-        return 0  # the caller's stack did not come up: nothing to run
-    request = json.loads(line)
-    os.environ.update({str(k): str(v) for k, v in request["env"].items()})
-    return run([str(d) for d in request["dags"]])
-
-
 def main(argv: list[str] | None = None) -> int:
     dag_ids = list(sys.argv[1:] if argv is None else argv)
-    if dag_ids == [ENV_FROM_STDIN]:
-        return run_when_told()
     if not dag_ids:
         print("usage: python -m market_access.orchestration.dagtest <dag_id> …", file=sys.stderr)
         return 2
