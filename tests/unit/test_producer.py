@@ -258,3 +258,49 @@ def test_only_a_model_or_seed_watcher_reports_its_tests():
     with pytest.raises(TypeError):
         watchers.report_tests(DbtProducerWatcherOperator(project_dir="/tmp", task_id="p"), [])
     assert watchers.test_name(TEST) == "not_null_stg_demo_id"
+
+
+def producer_is(task, state: str) -> None:
+    """The producer's task state as the watcher reads it from Airflow: its one call to Airflow here
+    (the real one runs in tests/dags/test_failing_model.py)."""
+    task._get_producer_task_status = lambda context: state
+
+
+def deferred_context(ti) -> dict:
+    ti.map_index = -1
+    return {"ti": ti, "task_instance": ti, "run_id": "manual__2026-12-01"}
+
+
+def test_deferred_a_models_task_waits_for_its_tests_then_reports_them(tmp_path):
+    """Under a scheduler the watcher defers to Cosmos' trigger: when the model's event comes and its
+    tests are still running, it defers again, on the tests' aggregate (is_test_sensor)."""
+    from airflow.exceptions import AirflowException
+    from airflow.sdk.exceptions import TaskDeferred
+
+    # the model finished; its test has not reported yet
+    ti = run_parser(prod.read_events_only(cosmos_parser()), tmp_path, failing_test_build()[:4])
+    assert "model__market_access__stg_demo_tests_status" not in ti.values
+    task = model_task([TEST])
+    producer_is(task, "running")
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute_complete(deferred_context(ti), {"status": "success"})
+    assert deferred.value.method_name == "tests_complete"
+    assert deferred.value.trigger.is_test_sensor and deferred.value.trigger.model_unique_id == MODEL
+
+    # the trigger fired: the test failed
+    ti = run_parser(prod.read_events_only(cosmos_parser()), tmp_path, failing_test_build())
+    with pytest.raises(AirflowException, match="failed: not_null_stg_demo_id"):
+        task.tests_complete(deferred_context(ti), {"status": "failed", "reason": "node_failed"})
+    assert task.tests_complete(deferred_context(ti), {"status": "success"}) is None
+
+
+def test_deferred_a_models_task_whose_tests_already_reported_does_not_wait(dbt_log):
+    from airflow.exceptions import AirflowException
+
+    project_dir, lines = dbt_log
+    ti = run_parser(prod.read_events_only(cosmos_parser()), project_dir, lines)
+    task = model_task([TEST])
+    producer_is(task, "running")
+    assert task.execute_complete(deferred_context(ti), {"status": "success"}) is None  # passed
+    with pytest.raises(AirflowException):  # the model itself failed: its own error, tests unread
+        task.execute_complete(deferred_context(ti), {"status": "failed", "reason": "node_failed"})
