@@ -2,7 +2,8 @@
 
 dbt's own event classes, serialised as Cosmos' dbt-runner callback serialises them, go through
 Cosmos' parser twice: as Cosmos calls it, and behind our filter. The XComs a watcher reads (the last
-value under each key) must be the same; only the overwritten lifecycle pushes go.
+value under each key) must be the same; only the overwritten lifecycle pushes go. A model's task
+reads those XComs for its model and its tests (orchestration/watchers.py), poking or deferred.
 """
 
 from __future__ import annotations
