@@ -23,7 +23,7 @@ def pytest_collection_modifyitems(config, items):
 
     `make test` hands out whole files (`--dist loadfile`) in collection order
     (`--no-loadscope-reorder`; xdist's default order is by number of tests, which put the one-test
-    end-to-end files, the longest, last and left one worker idle while the other ran them). A file's
+    end-to-end files, the longest, among the last to start). A file's
     own `timeout` mark is its author's estimate of its length: files with a larger one come first,
     the others keep their order. Stable, so each file's tests stay together and in order.
     """

@@ -124,7 +124,7 @@ def test_failing_model_fails_its_task_and_a_cleared_rerun_succeeds(airflow_db, w
         log[-4000:]
     )
     assert "Got 1 result, configured to fail if != 0" in first, first[-4000:]
-    assert "build" in retry and f"Failure in test {UNIQUE_TEST}" in retry, retry[-4000:]
+    assert "['build', " in retry and f"Failure in test {UNIQUE_TEST}" in retry, retry[-4000:]
 
     # the cause fixed, the operator clears the failed task and everything it blocks, and reruns them
     wconn.execute("alter table raw.credit__risk_ratings alter column payload type jsonb using payload::jsonb")
